@@ -1,0 +1,37 @@
+"""Import TensorFlow and Keras once, with TensorFlow's start-up chatter silenced at its source.
+
+TensorFlow's C++ core prints log lines to file descriptor 2 before Python's logging is
+set up, so they would land in every notebook as red noise; environment variables
+cannot stop all of them. The import runs with descriptor 2 pointed at /dev/null.
+"""
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with silenced_stderr():
+    import keras
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()
+
+__all__ = ["keras", "silenced_stderr", "tf"]

@@ -1,0 +1,50 @@
+"""Arrays on disk, keyed by the exact input files and the parameters that built them.
+
+Knows nothing of what the arrays mean. A key changes when any file is added, removed,
+resized on disk or touched, or when a parameter changes, so a stale cache is never read.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_key(files: Sequence[Path], params: Mapping[str, object]) -> str:
+    """A hex digest of every file's path, size and modification time, and of ``params``."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(dict(params), sort_keys=True, default=str).encode())
+    for path in files:
+        stat = Path(path).stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def load(cache_dir: Path, key: str) -> dict[str, np.ndarray] | None:
+    """The arrays stored under ``key``, or None when there are none or the file is damaged."""
+    path = Path(cache_dir) / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def save(cache_dir: Path, key: str, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Store ``arrays`` under ``key`` atomically: readers see the whole file or none."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / f"{key}.npz"
+    handle, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,194 @@
+"""Find a dataset's layout, its sorted class list and the image files of each split.
+
+Knows nothing of pixels or models: it works on folder and file names only.
+"""
+
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+KAGGLE_URL = "https://www.kaggle.com/datasets/delayedkarma/impressionist-classifier-data"
+
+HOW_TO_GET_DATA = f"""\
+To use the real paintings, download the Kaggle dataset "impressionist-classifier-data":
+  - with the Kaggle CLI (needs an API token in ~/.kaggle/kaggle.json):
+      kaggle datasets download -d delayedkarma/impressionist-classifier-data -p data/
+      unzip data/impressionist-classifier-data.zip -d data/impressionist
+  - or by hand from {KAGGLE_URL}, unzipped into data/impressionist
+Then pass data_dir="data/impressionist" (for example: make run PARAMS="-f params/kaggle.yaml").
+Leave data_dir="" to run on the built-in synthetic sample instead."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data folder does not exist; the message says how to get the data."""
+
+
+class DatasetError(ValueError):
+    """The data folder exists but cannot be used as it is (empty, mismatched classes...)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the splits of a dataset live.
+
+    ``kind`` is ``"kaggle"`` (``training/training/<Artist>``), ``"flat"``
+    (``training/<Artist>``) or ``"single"`` (``<Artist>/`` only, split on the fly).
+    """
+
+    kind: str
+    train_dir: Path
+    val_dir: Path | None
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The image files of one split and their integer labels."""
+
+    paths: list[Path]
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Everything a loader needs: the layout, the class list and both splits."""
+
+    layout: Layout
+    class_names: list[str]
+    train: SplitFiles
+    val: SplitFiles
+
+
+def _visible_subdirs(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def _class_name(folder: Path) -> str:
+    # macOS writes "Cézanne" decomposed (NFD); compare names in one normal form.
+    return unicodedata.normalize("NFC", folder.name)
+
+
+def is_image_file(path: Path) -> bool:
+    """True for visible files whose extension (any case) is an image format."""
+    return (
+        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def find_layout(data_dir: Path) -> Layout:
+    """Recognise the Kaggle nested layout, the flat one, or a single folder of classes."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataNotFoundError(f"Data folder not found: {data_dir}\n\n{HOW_TO_GET_DATA}")
+    for kind, train_dir, val_dir in (
+        ("kaggle", data_dir / "training" / "training", data_dir / "validation" / "validation"),
+        ("flat", data_dir / "training", data_dir / "validation"),
+    ):
+        if train_dir.is_dir() and val_dir.is_dir():
+            return Layout(kind, train_dir, val_dir)
+    if (data_dir / "training").is_dir():
+        raise DatasetError(f"{data_dir} has a training folder but no validation folder beside it.")
+    if not _visible_subdirs(data_dir):
+        raise DatasetError(
+            f"{data_dir} holds no class folders. Expected training/ and validation/ "
+            f"or one sub-folder per artist.\n\n{HOW_TO_GET_DATA}"
+        )
+    return Layout("single", data_dir, None)
+
+
+def find_class_names(split_dir: Path) -> list[str]:
+    """The sorted names of the class folders in ``split_dir`` (hidden folders ignored)."""
+    return sorted(_class_name(p) for p in _visible_subdirs(split_dir))
+
+
+def list_split(split_dir: Path, class_names: list[str]) -> SplitFiles:
+    """List the images of a split, labelled by their position in ``class_names``.
+
+    Raises ``DatasetError`` when the split has a class the list lacks or a class folder
+    with no images; warns when a class of the list is missing from this split.
+    """
+    folders = {_class_name(p): p for p in _visible_subdirs(split_dir)}
+    unknown = sorted(set(folders) - set(class_names))
+    if unknown:
+        raise DatasetError(
+            f"{split_dir} has classes that the training split lacks: {', '.join(unknown)}. "
+            "Every artist must have a training folder."
+        )
+    missing = [name for name in class_names if name not in folders]
+    if missing:
+        warnings.warn(
+            f"{split_dir} has no folder for: {', '.join(missing)}. "
+            "Those artists are not evaluated on this split.",
+            stacklevel=2,
+        )
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(class_names):
+        if name not in folders:
+            continue
+        files = sorted(p for p in folders[name].iterdir() if is_image_file(p))
+        if not files:
+            raise DatasetError(f"Class folder {folders[name]} contains no images.")
+        paths += files
+        labels += [label] * len(files)
+    return SplitFiles(paths, np.asarray(labels, dtype=np.int64))
+
+
+def stratified_split(
+    files: SplitFiles, validation_split: float, seed: int
+) -> tuple[SplitFiles, SplitFiles]:
+    """Split one set of files into training and validation, keeping class proportions."""
+    if not 0 < validation_split < 1:
+        raise DatasetError(f"validation_split must lie between 0 and 1, got {validation_split}.")
+    indices = np.arange(len(files.paths))
+    train_idx, val_idx = train_test_split(
+        indices, test_size=validation_split, random_state=seed, stratify=files.labels
+    )
+
+    def subset(idx: np.ndarray) -> SplitFiles:
+        idx = np.sort(idx)
+        return SplitFiles([files.paths[i] for i in idx], files.labels[idx])
+
+    return subset(train_idx), subset(val_idx)
+
+
+def collect_files(data_dir: Path, validation_split: float = 0.2, seed: int = 42) -> DatasetFiles:
+    """Find the layout, fix the class list from the training split and list both splits."""
+    layout = find_layout(data_dir)
+    class_names = find_class_names(layout.train_dir)
+    if not class_names:
+        raise DatasetError(f"{layout.train_dir} holds no class folders.\n\n{HOW_TO_GET_DATA}")
+    train = list_split(layout.train_dir, class_names)
+    if layout.val_dir is None:
+        train, val = stratified_split(train, validation_split, seed)
+    else:
+        val = list_split(layout.val_dir, class_names)
+    return DatasetFiles(layout, class_names, train, val)
+
+
+def pick_per_class(files: SplitFiles, per_class: int, seed: int = 0) -> SplitFiles:
+    """Up to ``per_class`` randomly chosen files of each class, in class order."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for label in np.unique(files.labels):
+        members = np.flatnonzero(files.labels == label)
+        chosen += sorted(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    return SplitFiles([files.paths[i] for i in chosen], files.labels[chosen])
+
+
+def count_table(class_names: list[str], splits: dict[str, np.ndarray]) -> str:
+    """A plain-text table of images per class (rows) and split (columns), with totals."""
+    counts = {split: Counter(labels.tolist()) for split, labels in splits.items()}
+    width = max(len("Artist"), *(len(name) for name in class_names), len("Total"))
+    header = f"{'Artist':<{width}}" + "".join(f"{split:>12}" for split in splits)
+    rows = [header, "-" * len(header)]
+    for label, name in enumerate(class_names):
+        rows.append(f"{name:<{width}}" + "".join(f"{counts[s][label]:>12}" for s in splits))
+    rows.append("-" * len(header))
+    rows.append(f"{'Total':<{width}}" + "".join(f"{len(labels):>12}" for labels in splits.values()))
+    return "\n".join(rows)

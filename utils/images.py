@@ -1,0 +1,230 @@
+"""Decode image files by content into 8-bit RGB arrays of one square size.
+
+Knows nothing of classes or models. OpenCV releases the GIL while it decodes and
+resizes, so a thread pool loads images in parallel.
+"""
+
+import os
+import struct
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from utils import paths
+
+DEFAULT_MAX_PIXELS = 50_000_000
+RESIZE_MODES = ("squash", "crop")
+_REDUCED_JPEG_FLAGS = (
+    (8, cv2.IMREAD_REDUCED_COLOR_8),
+    (4, cv2.IMREAD_REDUCED_COLOR_4),
+    (2, cv2.IMREAD_REDUCED_COLOR_2),
+)
+# JPEG start-of-frame markers carry the image size; C4, C8 and CC are other segments.
+_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+class UnreadableImageError(ValueError):
+    """A file that cannot be decoded into an image; the message says why."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was left out, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadedImages:
+    """Images stacked into ``X`` (uint8, N x size x size x 3).
+
+    ``kept`` holds the index, in the input list, of each row of ``X``;
+    ``original_sizes`` holds each kept image's (height, width) before resizing.
+    """
+
+    X: np.ndarray
+    kept: np.ndarray
+    original_sizes: np.ndarray
+    skipped: list[Skipped]
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_SOF_MARKERS:
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
+            return height, width
+        (segment_length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        position += 2 + segment_length
+    return None
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) declared in a JPEG or PNG header, without decoding; else None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return _jpeg_size(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return height, width
+    return None
+
+
+def _to_rgb8(image: np.ndarray) -> np.ndarray:
+    """Turn any OpenCV decode (gray, gray+alpha, BGR, BGRA; 8/16-bit or float) into RGB uint8."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (np.clip(image.astype(np.float32), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 2:
+        image = cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR), image[:, :, 1]
+        image = np.dstack(image)
+        channels = 4
+    if channels == 4:
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        on_white = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return cv2.cvtColor((on_white + 0.5).astype(np.uint8), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes by content (never by file name) into an RGB uint8 array.
+
+    JPEGs at least ``8 * min_side`` (or 4x, 2x) on their short side are decoded at
+    reduced scale, which is much faster and loses nothing once resized to ``min_side``.
+    Raises ``UnreadableImageError`` for empty, truncated, oversized or undecodable data.
+    """
+    if not data:
+        raise UnreadableImageError("empty file (0 bytes)")
+    declared = header_size(data)
+    if declared and declared[0] * declared[1] > max_pixels:
+        raise UnreadableImageError(
+            f"declares {declared[1]}x{declared[0]} pixels, over the cap of {max_pixels:,}"
+        )
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if data[:3] == b"\xff\xd8\xff":
+        # A JPEG that stops before its end-of-image marker decodes as a grey-padded image.
+        if b"\xff\xd9" not in data[-1024:]:
+            raise UnreadableImageError("truncated JPEG (no end-of-image marker)")
+        flag = cv2.IMREAD_COLOR
+        if declared and min_side:
+            short_side = min(declared)
+            flag = next((f for n, f in _REDUCED_JPEG_FLAGS if short_side // n >= min_side), flag)
+        bgr = cv2.imdecode(buffer, flag)
+        if bgr is None:
+            raise UnreadableImageError("corrupt JPEG data")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise UnreadableImageError("not an image format OpenCV can decode")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise UnreadableImageError(
+            f"has {image.shape[1]}x{image.shape[0]} pixels, over the cap of {max_pixels:,}"
+        )
+    return _to_rgb8(image)
+
+
+def resize(image: np.ndarray, image_size: int, mode: str = "squash") -> np.ndarray:
+    """Resize to ``image_size`` x ``image_size``.
+
+    ``"squash"`` stretches the whole painting to a square; ``"crop"`` keeps the aspect
+    ratio, scales the short side to ``image_size`` and keeps the centre square.
+    """
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    height, width = image.shape[:2]
+    if mode == "crop":
+        scale = image_size / min(height, width)
+        new_width = max(image_size, round(width * scale))
+        new_height = max(image_size, round(height * scale))
+    else:
+        new_width = new_height = image_size
+    shrinking = new_width * new_height < width * height
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_width, new_height), interpolation=interpolation)
+    top = (new_height - image_size) // 2
+    left = (new_width - image_size) // 2
+    return np.ascontiguousarray(resized[top : top + image_size, left : left + image_size])
+
+
+def load_image(
+    path: Path, image_size: int, mode: str = "squash", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Load one file as a square RGB uint8 array, with its original (height, width)."""
+    data = Path(path).read_bytes()
+    image = decode_rgb(data, min_side=image_size, max_pixels=max_pixels)
+    original = header_size(data) or image.shape[:2]
+    return resize(image, image_size, mode), (int(original[0]), int(original[1]))
+
+
+def load_images(
+    paths: Sequence[Path],
+    image_size: int,
+    mode: str = "squash",
+    workers: int | None = None,
+    progress: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> LoadedImages:
+    """Load many files in parallel; unreadable ones are skipped and listed, never fatal."""
+    count = len(paths)
+    X = np.empty((count, image_size, image_size, 3), dtype=np.uint8)
+    original_sizes = np.zeros((count, 2), dtype=np.int64)
+    reasons: dict[int, str] = {}
+
+    def load_into(index: int) -> None:
+        try:
+            X[index], original_sizes[index] = load_image(paths[index], image_size, mode, max_pixels)
+        except (UnreadableImageError, OSError, cv2.error) as error:
+            reasons[index] = str(error).strip().splitlines()[0] if str(error) else repr(error)
+
+    with (
+        ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool,
+        tqdm(total=count, desc="Loading images", unit="img", disable=not progress) as bar,
+    ):
+        for _ in pool.map(load_into, range(count)):
+            bar.update()
+    kept = np.array([i for i in range(count) if i not in reasons], dtype=np.int64)
+    if len(kept) < count:
+        X, original_sizes = X[kept], original_sizes[kept]
+    skipped = [Skipped(Path(paths[i]), reasons[i]) for i in sorted(reasons)]
+    return LoadedImages(X, kept, original_sizes, skipped)
+
+
+def read_sizes(paths: Sequence[Path], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Original (height, width) of each file, from its header when it has one.
+
+    Files without a readable header are decoded; unreadable files get (0, 0).
+    """
+    sizes = np.zeros((len(paths), 2), dtype=np.int64)
+    for index, path in enumerate(paths):
+        data = Path(path).read_bytes()
+        try:
+            sizes[index] = header_size(data) or decode_rgb(data, max_pixels=max_pixels).shape[:2]
+        except UnreadableImageError:
+            continue
+    return sizes
+
+
+def format_skipped(skipped: Sequence[Skipped]) -> str:
+    """A readable summary of skipped files: their count, then one line per file."""
+    if not skipped:
+        return "Skipped files: none."
+    lines = [f"Skipped {len(skipped)} unreadable file(s):"]
+    lines += [f"  {paths.display(item.path)}: {item.reason}" for item in skipped]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Project root and default folders, so JupyterLab and papermill agree on every path.
+
+JupyterLab starts kernels in ``notebooks/`` while papermill may be started anywhere, so
+nothing here depends on the working directory.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    """Folder for datasets and caches: ``$CNN_ARTISTS_DATA`` or ``<project>/data``."""
+    return Path(os.environ.get("CNN_ARTISTS_DATA", PROJECT_ROOT / "data"))
+
+
+def out_root() -> Path:
+    """Folder that holds one sub-folder per run: ``$CNN_ARTISTS_OUT`` or ``<project>/out``."""
+    return Path(os.environ.get("CNN_ARTISTS_OUT", PROJECT_ROOT / "out"))
+
+
+def sample_data_dir() -> Path:
+    """Where the built-in synthetic paintings are written on first use."""
+    return data_root() / "sample"
+
+
+def cache_dir() -> Path:
+    """Where loaded image arrays are cached between runs."""
+    return data_root() / "cache"
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """Resolve ``path`` against the project root unless it is absolute; ``~`` is expanded."""
+    expanded = Path(path).expanduser()
+    return expanded if expanded.is_absolute() else (PROJECT_ROOT / expanded).resolve()
+
+
+def display(path: str | os.PathLike[str]) -> str:
+    """Show ``path`` relative to the project root when it lies inside it, else in full."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)

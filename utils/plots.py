@@ -1,0 +1,141 @@
+"""Figures for the notebook. Each function returns a Matplotlib Figure and shows nothing,
+so the notebook can save it (``runs.save_figure``) before it displays it."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from utils import images
+
+
+def class_balance(class_names: list[str], labels_by_split: dict[str, np.ndarray]) -> Figure:
+    """Grouped bars: images per artist in each split."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    positions = np.arange(len(class_names))
+    width = 0.8 / len(labels_by_split)
+    for offset, (split, labels) in enumerate(labels_by_split.items()):
+        counts = np.bincount(labels, minlength=len(class_names))
+        ax.bar(positions + offset * width, counts, width, label=split)
+    ax.set_xticks(positions + width * (len(labels_by_split) - 1) / 2, class_names, rotation=30)
+    ax.set(title="Images per artist", xlabel="Artist", ylabel="Number of images")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(
+    X: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 4, seed: int = 0
+) -> Figure:
+    """A few images of each artist, one row per artist, in their true colours."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(
+        len(class_names),
+        per_class,
+        figsize=(1.6 * per_class, 1.6 * len(class_names)),
+        squeeze=False,
+    )
+    for label, name in enumerate(class_names):
+        members = np.flatnonzero(y == label)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for column, ax in enumerate(axes[label]):
+            ax.axis("off")
+            if column < len(chosen):
+                ax.imshow(X[chosen[column]])
+        axes[label, 0].text(
+            -0.1, 0.5, name, transform=axes[label, 0].transAxes, ha="right", va="center"
+        )
+    fig.suptitle("A few training paintings per artist")
+    fig.tight_layout()
+    return fig
+
+
+def image_sizes(original_sizes: np.ndarray) -> Figure:
+    """Scatter of original widths against heights: why one uniform size is needed."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(original_sizes[:, 1], original_sizes[:, 0], s=8, alpha=0.5)
+    ax.set(title="Original image sizes", xlabel="Width (px)", ylabel="Height (px)")
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    return fig
+
+
+def resize_steps(image: np.ndarray, sizes: tuple[int, ...], mode: str = "squash") -> Figure:
+    """One painting at its original size and at each of ``sizes``."""
+    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(2.6 * (len(sizes) + 1), 3))
+    axes[0].imshow(image)
+    axes[0].set_title(f"original {image.shape[1]}x{image.shape[0]}")
+    for ax, size in zip(axes[1:], sizes, strict=True):
+        ax.imshow(images.resize(image, size, mode), interpolation="nearest")
+        ax.set_title(f"{size}x{size}")
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle("The same painting resized: fine brushwork disappears first")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: dict[str, list[float]]) -> Figure:
+    """Loss and accuracy per epoch, training against validation."""
+    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, metric, label in ((loss_ax, "loss", "Loss"), (accuracy_ax, "accuracy", "Accuracy")):
+        ax.plot(epochs, history[metric], label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], label="validation")
+        ax.set(title=f"{label} per epoch", xlabel="Epoch", ylabel=label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    accuracy_ax.set_ylim(0, 1)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> Figure:
+    """Confusion matrix: rows are true artists, columns predicted, cells show counts."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    row_totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, row_totals, out=np.zeros(matrix.shape), where=row_totals > 0)
+    shown = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(matrix):
+        ax.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if shares[row, column] > 0.5 else "black",
+            fontsize=8,
+        )
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(title="Confusion matrix (validation)", xlabel="Predicted artist", ylabel="True artist")
+    fig.colorbar(shown, ax=ax, label="Share of the true artist's paintings")
+    fig.tight_layout()
+    return fig
+
+
+def mistakes(
+    X: np.ndarray,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    indices: np.ndarray,
+    class_names: list[str],
+    columns: int = 4,
+) -> Figure:
+    """Misclassified images with their true artist, the prediction and its probability."""
+    rows = max(1, int(np.ceil(len(indices) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, indices, strict=False):
+        predicted = int(proba[index].argmax())
+        ax.imshow(X[index])
+        ax.set_title(
+            f"true: {class_names[y_true[index]]}\n"
+            f"predicted: {class_names[predicted]} ({proba[index, predicted]:.0%})",
+            fontsize=9,
+        )
+    fig.suptitle("The most confident mistakes on the validation split")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,122 @@
+"""Run folders that never overwrite one another, and atomic writes of their artifacts."""
+
+import csv
+import io
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from utils import paths
+
+RESERVED_MARKER = ".reserved"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that shape a run's numbers."""
+    names = ("tensorflow", "keras", "numpy", "opencv-python-headless", "scikit-learn", "matplotlib")
+    return {"python": platform.python_version()} | {name: version(name) for name in names}
+
+
+def default_run_name(model: str, image_size: int) -> str:
+    """A name that sorts by time and says what ran, e.g. ``20261128-171500-cnn-64px``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{image_size}px"
+
+
+def _checked_name(run_name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_name):
+        raise ValueError(
+            f"run_name {run_name!r} must start with a letter or digit and use only "
+            "letters, digits, '.', '_' and '-'."
+        )
+    return run_name
+
+
+def _make_unique_dir(out_root: Path, run_name: str, claim_reserved: bool) -> Path:
+    out_root.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 10_000):
+        candidate = out_root / (run_name if attempt == 1 else f"{run_name}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            if not claim_reserved:
+                continue
+            try:
+                (candidate / RESERVED_MARKER).unlink()
+                return candidate
+            except FileNotFoundError:
+                continue
+    raise RuntimeError(f"Could not find a free run folder for {run_name!r} in {out_root}")
+
+
+def create_run_dir(run_name: str, out_root: Path | None = None) -> Path:
+    """Create ``out/<run_name>``, or ``out/<run_name>-2`` (-3, ...) if that is taken.
+
+    A folder that ``reserve_run_dir`` reserved under this name is claimed instead of
+    skipped, so a notebook started by ``utils.run_notebook`` writes where its
+    executed copy is saved. An existing run's folder is never reused.
+    """
+    return _make_unique_dir(Path(out_root or paths.out_root()), _checked_name(run_name), True)
+
+
+def reserve_run_dir(run_name: str, out_root: Path | None = None) -> Path:
+    """Create a fresh run folder marked as reserved for the notebook about to run."""
+    run_dir = _make_unique_dir(Path(out_root or paths.out_root()), _checked_name(run_name), False)
+    (run_dir / RESERVED_MARKER).touch()
+    return run_dir
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, data: object) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_history_csv(path: Path, history: dict[str, list[float]]) -> Path:
+    """Write per-epoch metrics as CSV: an ``epoch`` column, then one column per metric."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    names = list(history)
+    writer.writerow(["epoch", *names])
+    for epoch, values in enumerate(zip(*(history[n] for n in names), strict=True), start=1):
+        writer.writerow([epoch, *(f"{v:.6g}" for v in values)])
+    return write_text(path, buffer.getvalue())
+
+
+def save_figure(fig, run_dir: Path, name: str, dpi: int = 120) -> Path:
+    """Save a Matplotlib figure as ``<run_dir>/<name>.png`` atomically and return the path."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return write_bytes(Path(run_dir) / f"{name}.png", buffer.getvalue())
+
+
+def save_model(model, path: Path) -> Path:
+    """Save a Keras model in the native ``.keras`` format, atomically."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+    return path
