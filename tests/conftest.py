@@ -1,0 +1,89 @@
+"""Shared fixtures: image-file makers, tiny datasets, and the real paintings when present."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from utils import paths
+
+SHARED_DATA = paths.PROJECT_ROOT.parent / "shared" / "data"
+SUBSET_DIR = SHARED_DATA / "impressionist-subset"
+FULLSIZE_DIR = SHARED_DATA / "impressionist-fullsize"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Send every run's results (the notebook's included) to a temporary out/ folder."""
+    os.environ.setdefault("CNN_ARTISTS_OUT", tempfile.mkdtemp(prefix="cnn-artists-test-out-"))
+
+
+def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:
+    """Write an RGB array as a JPEG (OpenCV wants BGR)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def solid(colour: tuple[int, int, int], height: int = 40, width: int = 60) -> np.ndarray:
+    """An RGB image of one colour."""
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    image[:] = colour
+    return image
+
+
+def noise_image(seed: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """A random RGB image (distinct per seed)."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def make_dataset(root: Path, layout: str, classes: dict[str, tuple[int, int]]) -> Path:
+    """Write a tiny dataset: ``classes`` maps a class name to (training, validation) counts.
+
+    ``layout`` is ``kaggle``, ``flat`` or ``single`` (validation counts are then added
+    to the one folder).
+    """
+    seed = 0
+    for name, (train_count, val_count) in classes.items():
+        if layout == "single":
+            folders = [(root / name, train_count + val_count)]
+        elif layout == "kaggle":
+            folders = [
+                (root / "training" / "training" / name, train_count),
+                (root / "validation" / "validation" / name, val_count),
+            ]
+        else:
+            folders = [
+                (root / "training" / name, train_count),
+                (root / "validation" / name, val_count),
+            ]
+        for folder, count in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                seed += 1
+                write_jpeg(folder / f"{index:03d}.jpg", noise_image(seed))
+    return root
+
+
+@pytest.fixture
+def kaggle_dataset(tmp_path: Path) -> Path:
+    """A tiny dataset in the Kaggle nested layout: three classes, 4 training and 2 validation."""
+    return make_dataset(
+        tmp_path / "kaggle", "kaggle", {c: (4, 2) for c in ("Monet", "Degas", "Renoir")}
+    )
+
+
+@pytest.fixture
+def subset_dir() -> Path:
+    """The real paintings in ../shared, or a skip that says why."""
+    if not (SUBSET_DIR / "manifest.csv").is_file():
+        pytest.skip(
+            f"real paintings not found at {SUBSET_DIR} (only present beside the project's checkout)"
+        )
+    return SUBSET_DIR

@@ -1,0 +1,51 @@
+"""The report puts every artist on its own row; metrics agree with the predictions."""
+
+import numpy as np
+import pytest
+
+from utils import evaluation
+
+NAMES = ["Cezanne", "Degas", "Monet"]
+
+
+def test_report_rows_follow_the_class_list_even_for_unpredicted_classes():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 0, 0, 2, 2])  # Degas is never predicted
+    lines = [
+        line.split()
+        for line in evaluation.report(y_true, y_pred, NAMES).splitlines()
+        if line.strip()
+    ]
+    rows = {line[0]: line[1:] for line in lines[1:4]}
+    assert list(rows) == NAMES
+    assert rows["Cezanne"] == ["0.500", "1.000", "0.667", "2"]
+    assert rows["Degas"] == ["0.000", "0.000", "0.000", "2"]
+    assert rows["Monet"] == ["1.000", "1.000", "1.000", "2"]
+
+
+def test_report_lists_a_class_absent_from_the_split():
+    report = evaluation.report(np.array([0, 0]), np.array([0, 1]), NAMES)
+    assert "Monet" in report
+
+
+def test_summary_metrics():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 0, 0, 2, 2])
+    metrics = evaluation.summary_metrics(y_true, y_pred, NAMES)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["f1_per_artist"] == pytest.approx({"Cezanne": 2 / 3, "Degas": 0.0, "Monet": 1.0})
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 1) / 3)
+    assert metrics["chance_accuracy"] == pytest.approx(1 / 3)
+    assert evaluation.report_dict(y_true, y_pred, NAMES)["Degas"]["support"] == 2
+
+
+def test_confusion_counts():
+    matrix = evaluation.confusion(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+
+
+def test_most_confident_mistakes_come_first():
+    proba = np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.4, 0]])
+    y_true = np.array([1, 1, 0, 2])
+    assert evaluation.most_confident_mistakes(y_true, proba, 5).tolist() == [0, 2, 3]
+    assert evaluation.most_confident_mistakes(y_true, proba, 1).tolist() == [0]

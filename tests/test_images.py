@@ -1,0 +1,195 @@
+"""Decoding by content, colour order, resizing, and the bad-input suite."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import noise_image, solid, write_jpeg
+from PIL import Image
+
+from utils import images
+
+RED = (220, 20, 30)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", array)
+    assert ok
+    return data.tobytes()
+
+
+def test_jpeg_loads_in_rgb_order(tmp_path):
+    path = write_jpeg(tmp_path / "red.jpg", solid(RED))
+    image, original = images.load_image(path, 16)
+    assert image.shape == (16, 16, 3)
+    assert image.dtype == np.uint8
+    assert np.abs(image.reshape(-1, 3).mean(axis=0) - RED).max() < 6
+    assert original == (40, 60)
+
+
+def test_png_named_jpg_is_decoded_by_content(tmp_path):
+    path = tmp_path / "quirk.jpg"
+    path.write_bytes(png_bytes(cv2.cvtColor(solid(RED), cv2.COLOR_RGB2BGR)))
+    image, original = images.load_image(path, 8)
+    assert tuple(image[0, 0]) == RED
+    assert original == (40, 60)
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    path = tmp_path / "gray.jpg"
+    _, data = cv2.imencode(".jpg", np.full((30, 30), 128, dtype=np.uint8))
+    path.write_bytes(data.tobytes())
+    image, _ = images.load_image(path, 10)
+    assert image.shape == (10, 10, 3)
+    assert np.all(image[..., 0] == image[..., 1]) and np.all(image[..., 1] == image[..., 2])
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    bgra = np.zeros((20, 20, 4), dtype=np.uint8)
+    bgra[..., 2] = 255  # red in BGR order
+    bgra[:, :10, 3] = 255  # left half opaque, right half transparent
+    path = tmp_path / "alpha.png"
+    path.write_bytes(png_bytes(bgra))
+    rgb = images.decode_rgb(path.read_bytes())
+    assert tuple(rgb[5, 2]) == (255, 0, 0)
+    assert tuple(rgb[5, 17]) == (255, 255, 255)
+
+
+def test_gray_alpha_png_becomes_rgb(tmp_path):
+    path = tmp_path / "la.png"
+    Image.new("LA", (12, 12), (100, 255)).save(path)
+    rgb = images.decode_rgb(path.read_bytes())
+    assert rgb.shape == (12, 12, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[0, 0]) == (100, 100, 100)
+
+
+def test_16_bit_png_becomes_8_bit(tmp_path):
+    bgr16 = np.zeros((10, 10, 3), dtype=np.uint16)
+    bgr16[..., 0] = 65535  # blue at full 16-bit scale
+    path = tmp_path / "deep.png"
+    path.write_bytes(png_bytes(bgr16))
+    rgb = images.decode_rgb(path.read_bytes())
+    assert rgb.dtype == np.uint8
+    assert tuple(rgb[0, 0]) == (0, 0, 255)
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.new("RGB", (24, 24), RED).convert("CMYK").save(path, "JPEG", quality=95)
+    rgb = images.decode_rgb(path.read_bytes())
+    assert rgb.shape == (24, 24, 3)
+    assert np.abs(rgb.reshape(-1, 3).mean(axis=0) - RED).max() < 25
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"this is a text file, not a painting\n", "not an image"),
+    ],
+)
+def test_unreadable_content_raises_with_reason(content, reason):
+    with pytest.raises(images.UnreadableImageError, match=reason):
+        images.decode_rgb(content)
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    whole = write_jpeg(tmp_path / "whole.jpg", noise_image(1, 200, 200)).read_bytes()
+    with pytest.raises(images.UnreadableImageError, match="truncated JPEG"):
+        images.decode_rgb(whole[: len(whole) // 2])
+
+
+def test_huge_declared_dimensions_are_refused_before_decoding():
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    data = header + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    with pytest.raises(images.UnreadableImageError, match="over the cap"):
+        images.decode_rgb(data)
+
+
+def test_pixel_cap_applies_to_jpeg_headers(tmp_path):
+    data = write_jpeg(tmp_path / "big.jpg", noise_image(2, 100, 100)).read_bytes()
+    assert images.header_size(data) == (100, 100)
+    with pytest.raises(images.UnreadableImageError, match="over the cap"):
+        images.decode_rgb(data, max_pixels=5_000)
+
+
+def test_reduced_jpeg_decoding_matches_full_decoding(tmp_path):
+    smooth = cv2.resize(noise_image(3, 12, 16), (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    data = write_jpeg(tmp_path / "large.jpg", smooth, quality=95).read_bytes()
+    reduced = images.resize(images.decode_rgb(data, min_side=64), 64)
+    full = images.resize(images.decode_rgb(data), 64)
+    assert images.decode_rgb(data, min_side=64).shape[:2] == (150, 200)  # decoded at 1/8 scale
+    assert np.abs(reduced.astype(int) - full.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("mode", images.RESIZE_MODES)
+@pytest.mark.parametrize("shape", [(30, 90), (90, 30), (500, 400), (10, 10)])
+def test_resize_gives_the_square(mode, shape):
+    assert images.resize(noise_image(4, *shape), 32, mode).shape == (32, 32, 3)
+
+
+def test_crop_keeps_the_centre():
+    wide = np.zeros((10, 30, 3), dtype=np.uint8)
+    wide[:, 10:20] = 255  # the centre square is white, the sides black
+    assert images.resize(wide, 10, "crop").min() == 255
+    assert images.resize(wide, 10, "squash").min() == 0
+
+
+def test_unknown_resize_mode_is_refused():
+    with pytest.raises(ValueError, match="resize mode"):
+        images.resize(noise_image(5), 8, "stretch")
+
+
+def test_load_images_skips_and_names_bad_files(tmp_path):
+    good = [write_jpeg(tmp_path / f"good{i}.jpg", solid((i * 40, 0, 0))) for i in range(3)]
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    missing = tmp_path / "vanished.jpg"
+    files = [good[0], empty, good[1], text, missing, good[2]]
+
+    loaded = images.load_images(files, 8, workers=2)
+
+    assert loaded.X.shape == (3, 8, 8, 3)
+    assert loaded.kept.tolist() == [0, 2, 5]
+    assert [np.round(x[..., 0].mean() / 40) for x in loaded.X] == [0, 1, 2]
+    assert [s.path for s in loaded.skipped] == [empty, text, missing]
+    summary = images.format_skipped(loaded.skipped)
+    assert summary.startswith("Skipped 3 unreadable file(s)")
+    assert all(path.name in summary for path in (empty, text, missing))
+
+
+def test_format_skipped_with_nothing_skipped():
+    assert images.format_skipped([]) == "Skipped files: none."
+
+
+def test_read_sizes_uses_headers_and_marks_unreadable(tmp_path):
+    jpeg = write_jpeg(tmp_path / "a.jpg", noise_image(6, 33, 44))
+    bmp = tmp_path / "b.bmp"
+    _, data = cv2.imencode(".bmp", noise_image(7, 21, 12))
+    bmp.write_bytes(data.tobytes())
+    broken = tmp_path / "c.jpg"
+    broken.write_bytes(b"junk")
+    assert images.read_sizes([jpeg, bmp, broken]).tolist() == [[33, 44], [21, 12], [0, 0]]
+
+
+def test_pillow_jpeg_with_exif_header_size(tmp_path):
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "A painting"  # ImageDescription
+    Image.new("RGB", (70, 50), RED).save(buffer, "JPEG", exif=exif)
+    assert images.header_size(buffer.getvalue()) == (50, 70)
+
+
+def test_real_png_named_jpg_in_the_subset(subset_dir: Path):
+    path = subset_dir / "validation" / "validation" / "Hassam" / "244278.jpg"
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    image, original = images.load_image(path, 64)
+    assert image.shape == (64, 64, 3)
+    assert original == (412, 512)

@@ -1,0 +1,81 @@
+"""From a data folder to uint8 arrays, through the cache."""
+
+import numpy as np
+import pytest
+from conftest import write_jpeg
+
+from utils import dataset, images, loading
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_DATA", str(tmp_path / "data-root"))
+
+
+def test_load_dataset_gives_uint8_arrays_and_integer_labels(kaggle_dataset):
+    data = loading.load_dataset(kaggle_dataset, 16)
+    assert data.class_names == ["Degas", "Monet", "Renoir"]
+    assert data.train.X.shape == (12, 16, 16, 3) and data.train.X.dtype == np.uint8
+    assert data.val.X.shape == (6, 16, 16, 3)
+    assert data.train.y.dtype == np.int64
+    assert data.train.y.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert data.train.original_sizes.tolist() == [[48, 64]] * 12
+    assert data.skipped == []
+
+
+def test_unreadable_files_are_skipped_and_labels_stay_aligned(kaggle_dataset):
+    bad = kaggle_dataset / "training" / "training" / "Monet" / "001.jpg"
+    bad.write_bytes(b"")
+    data = loading.load_dataset(kaggle_dataset, 8)
+    assert [item.path for item in data.skipped] == [bad]
+    assert data.train.X.shape[0] == 11
+    assert bad not in data.train.paths
+    assert data.train.y.tolist() == [0] * 4 + [1] * 3 + [2] * 4
+    assert all(
+        p.parent.name == data.class_names[y]
+        for p, y in zip(data.train.paths, data.train.y, strict=True)
+    )
+
+
+def test_second_load_comes_from_the_cache(kaggle_dataset, monkeypatch):
+    first = loading.load_dataset(kaggle_dataset, 8)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded again although the cache was valid")
+
+    monkeypatch.setattr(images, "load_images", refuse)
+    second = loading.load_dataset(kaggle_dataset, 8)
+    np.testing.assert_array_equal(first.train.X, second.train.X)
+    assert second.train.paths == first.train.paths
+
+
+def test_changed_file_invalidates_the_cache(kaggle_dataset):
+    first = loading.load_dataset(kaggle_dataset, 8)
+    changed = kaggle_dataset / "validation" / "validation" / "Degas" / "000.jpg"
+    write_jpeg(changed, np.zeros((20, 20, 3), dtype=np.uint8))
+    second = loading.load_dataset(kaggle_dataset, 8)
+    assert second.val.X[0].max() < 10 < first.val.X[0].max()
+
+
+def test_no_readable_training_image_is_an_error(tmp_path):
+    for split in ("training", "validation"):
+        folder = tmp_path / split / split / "Monet"
+        folder.mkdir(parents=True)
+        (folder / "broken.jpg").write_bytes(b"broken")
+    with pytest.raises(dataset.DatasetError, match="No readable training images"):
+        loading.load_dataset(tmp_path, 8)
+
+
+def test_size_statistics_table():
+    table = loading.size_statistics(np.array([[100, 200], [300, 150], [200, 200]]))
+    rows = {line[:12].strip(): line[12:].split() for line in table.splitlines()[1:]}
+    assert rows["height px"] == ["100", "200", "300"]
+    assert rows["width px"] == ["150", "200", "200"]
+    assert rows["width/height"] == ["0.50", "1.00", "2.00"]
+
+
+def test_all_real_paintings_load(subset_dir):
+    data = loading.load_dataset(subset_dir, 32, use_cache=False)
+    assert data.skipped == []
+    assert len(data.train.y) + len(data.val.y) == 1230
+    assert data.train.X.dtype == np.uint8

@@ -1,0 +1,68 @@
+"""Run folders never overwrite each other; artifacts are written whole."""
+
+import csv
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from utils import runs
+
+
+def test_run_folders_never_collide(tmp_path):
+    first = runs.create_run_dir("exp", tmp_path)
+    (first / "metrics.json").write_text("{}")
+    second = runs.create_run_dir("exp", tmp_path)
+    third = runs.create_run_dir("exp", tmp_path)
+    assert [first.name, second.name, third.name] == ["exp", "exp-2", "exp-3"]
+    assert (first / "metrics.json").read_text() == "{}"
+
+
+def test_reserved_folder_is_claimed_once(tmp_path):
+    reserved = runs.reserve_run_dir("papermill-run", tmp_path)
+    assert (reserved / runs.RESERVED_MARKER).exists()
+    (reserved / "notebook.ipynb").write_text("being written")
+    claimed = runs.create_run_dir("papermill-run", tmp_path)
+    assert claimed == reserved
+    assert not (reserved / runs.RESERVED_MARKER).exists()
+    assert runs.create_run_dir("papermill-run", tmp_path).name == "papermill-run-2"
+
+
+def test_reserving_skips_taken_names(tmp_path):
+    runs.create_run_dir("a", tmp_path)
+    assert runs.reserve_run_dir("a", tmp_path).name == "a-2"
+
+
+@pytest.mark.parametrize("bad", ["", "../escape", "a/b", ".hidden", "with space"])
+def test_unsafe_run_names_are_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="run_name"):
+        runs.create_run_dir(bad, tmp_path)
+
+
+def test_default_run_name_says_what_ran():
+    name = runs.default_run_name("cnn", 64)
+    assert name.endswith("-cnn-64px")
+    assert name[:8].isdigit()
+
+
+def test_atomic_writers(tmp_path):
+    runs.write_json(tmp_path / "m.json", {"artist": "Cézanne", "f1": 0.5})
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == {
+        "artist": "Cézanne",
+        "f1": 0.5,
+    }
+    runs.write_history_csv(tmp_path / "h.csv", {"loss": [2.0, 1.5], "accuracy": [0.1, 0.25]})
+    rows = list(csv.reader((tmp_path / "h.csv").open()))
+    assert rows == [["epoch", "loss", "accuracy"], ["1", "2", "0.1"], ["2", "1.5", "0.25"]]
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    png = runs.save_figure(fig, tmp_path, "curve")
+    plt.close(fig)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png", "h.csv", "m.json"]
+
+
+def test_library_versions_names_the_stack():
+    versions = runs.library_versions()
+    assert {"python", "tensorflow", "keras", "numpy", "opencv-python-headless"} <= set(versions)
+    assert versions["keras"].startswith("3.")
