@@ -12,7 +12,7 @@ IMAGES ?=
 MODEL ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format lab sample-data benchmark clean-venv
+.PHONY: help venv run test lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ format: $(INSTALLED)  ## Format code and notebooks with ruff
 
 lab: $(INSTALLED)  ## Open JupyterLab with the cnn-artists kernel
 	$(VENV)/bin/jupyter lab notebooks/cnn_artists.ipynb
+
+notebook: $(INSTALLED)  ## Re-execute the committed notebook in place, refreshing the outputs nbval compares
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.kernel_name=$(KERNEL) --ExecutePreprocessor.timeout=1800 \
+		notebooks/cnn_artists.ipynb
 
 sample-data: $(INSTALLED)  ## Write the synthetic sample paintings to data/sample (done automatically on first run)
 	$(PY) -m utils.sample_data

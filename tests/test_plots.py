@@ -56,7 +56,9 @@ def test_image_figures_have_titles():
     X = rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
     y = np.array([0, 0, 1, 1, 2, 2])
     proba = np.eye(3)[[1, 0, 1, 2, 2, 0]]
-    assert "per artist" in titles(plots.image_grid(X, y, NAMES, per_class=2))[-1]
+    grid = plots.image_grid(X, y, NAMES, per_class=2)
+    assert "per artist" in titles(grid)[-1]
+    assert titles(grid)[:3] == NAMES
     assert "sizes" in titles(plots.image_sizes(np.array([[10, 20], [30, 40]])))[0]
     resized = plots.resize_steps(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8), (8, 16))
     assert titles(resized)[:3] == ["original 60x40", "8x8", "16x16"]

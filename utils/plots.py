@@ -24,26 +24,24 @@ def class_balance(class_names: list[str], labels_by_split: dict[str, np.ndarray]
 
 
 def image_grid(
-    X: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 4, seed: int = 0
+    X: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 3, seed: int = 0
 ) -> Figure:
-    """A few images of each artist, one row per artist, in their true colours."""
+    """A few images of each artist, one column per artist, in their true colours."""
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(
-        len(class_names),
         per_class,
-        figsize=(1.6 * per_class, 1.6 * len(class_names)),
+        len(class_names),
+        figsize=(1.15 * len(class_names), 1.15 * per_class + 0.5),
         squeeze=False,
     )
     for label, name in enumerate(class_names):
         members = np.flatnonzero(y == label)
         chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
-        for column, ax in enumerate(axes[label]):
-            ax.axis("off")
-            if column < len(chosen):
-                ax.imshow(X[chosen[column]])
-        axes[label, 0].text(
-            -0.1, 0.5, name, transform=axes[label, 0].transAxes, ha="right", va="center"
-        )
+        axes[0, label].set_title(name, fontsize=9)
+        for row in range(per_class):
+            axes[row, label].axis("off")
+            if row < len(chosen):
+                axes[row, label].imshow(X[chosen[row]])
     fig.suptitle("A few training paintings per artist")
     fig.tight_layout()
     return fig
@@ -61,7 +59,7 @@ def image_sizes(original_sizes: np.ndarray) -> Figure:
 
 def resize_steps(image: np.ndarray, sizes: tuple[int, ...], mode: str = "squash") -> Figure:
     """One painting at its original size and at each of ``sizes``."""
-    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(2.6 * (len(sizes) + 1), 3))
+    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(2.2 * (len(sizes) + 1), 2.6))
     axes[0].imshow(image)
     axes[0].set_title(f"original {image.shape[1]}x{image.shape[0]}")
     for ax, size in zip(axes[1:], sizes, strict=True):
@@ -125,7 +123,7 @@ def mistakes(
 ) -> Figure:
     """Misclassified images with their true artist, the prediction and its probability."""
     rows = max(1, int(np.ceil(len(indices) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.5 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, index in zip(axes.flat, indices, strict=False):
@@ -134,7 +132,7 @@ def mistakes(
         ax.set_title(
             f"true: {class_names[y_true[index]]}\n"
             f"predicted: {class_names[predicted]} ({proba[index, predicted]:.0%})",
-            fontsize=9,
+            fontsize=8,
         )
     fig.suptitle("The most confident mistakes on the validation split")
     fig.tight_layout()

@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     run_name = settings["run_name"] or runs.default_run_name(
         settings["model"], settings["image_size"]
     )
-    run_dir = runs.reserve_run_dir(run_name)
+    try:
+        run_dir = runs.reserve_run_dir(run_name)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     parameters["run_name"] = run_dir.name
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(args.notebook)} -> {paths.display(output)}", flush=True)
