@@ -10,9 +10,11 @@ KERNEL := cnn-artists
 PARAMS ?=
 IMAGES ?=
 MODEL ?=
+SWEEP ?= sweeps/sample_sizes.yaml
+DATA ?= data/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run predict sweep duplicates test lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +32,16 @@ venv: $(INSTALLED)  ## Build the virtual environment (.venv) if missing or stale
 
 run: $(INSTALLED)  ## Run the notebook headlessly; results go to out/<run_name>/ (PARAMS="-p num_epochs 20" or "-f params/kaggle.yaml")
 	$(PY) -m utils.run_notebook $(PARAMS)
+
+predict: $(INSTALLED)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<run>/model.keras] (default: newest model)
+	@test -n "$(IMAGES)" || { echo 'Usage: make predict IMAGES="path/a.jpg path/b.png" [MODEL=out/<run>/model.keras]'; exit 2; }
+	$(PY) -m utils.predict $(IMAGES) $(if $(MODEL),--model $(MODEL))
+
+sweep: $(INSTALLED)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.yaml; summary in out/sweeps/<name>/
+	$(PY) -m utils.sweep $(SWEEP)
+
+duplicates: $(INSTALLED)  ## Near-duplicate paintings within and across splits: DATA=data/impressionist
+	$(PY) -m utils.near_duplicates $(DATA)
 
 test: $(INSTALLED)  ## Run every test: unit tests, bad-input suite, nbval, papermill on real paintings
 	$(PY) -m pytest

@@ -49,3 +49,32 @@ def test_most_confident_mistakes_come_first():
     y_true = np.array([1, 1, 0, 2])
     assert evaluation.most_confident_mistakes(y_true, proba, 5).tolist() == [0, 2, 3]
     assert evaluation.most_confident_mistakes(y_true, proba, 1).tolist() == [0]
+
+
+def test_most_confused_pairs_count_both_directions():
+    matrix = np.array([[5, 2, 0], [3, 4, 1], [0, 0, 6]])
+    pairs = evaluation.most_confused_pairs(matrix, NAMES, count=5)
+    assert pairs == [("Cezanne", "Degas", 2, 3), ("Degas", "Monet", 1, 0)]
+    text = evaluation.format_confused_pairs(pairs)
+    assert (
+        text.splitlines()[0]
+        == "Cezanne <-> Degas: 5 mistakes (2 Cezanne called Degas, 3 Degas called Cezanne)"
+    )
+    assert evaluation.format_confused_pairs([]) == "No artist was mistaken for another."
+
+
+def test_reliability_bins_and_calibration_error():
+    proba = np.array([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.55, 0.45]])
+    y_true = np.array([0, 1, 0, 0])
+    result = evaluation.reliability(y_true, proba, num_bins=10)
+    assert sum(result["counts"]) == 4
+    assert result["counts"][8] == 1 and result["counts"][9] == 1  # 0.9 and 0.95
+    assert result["accuracy"][9] == 1.0 and result["accuracy"][8] == 0.0
+    assert result["mean_confidence"][5] == pytest.approx(0.575)
+    expected = (abs(0.95 - 1) + abs(0.9 - 0) + 2 * abs(0.575 - 1)) / 4
+    assert result["expected_calibration_error"] == pytest.approx(expected)
+
+
+def test_perfectly_calibrated_predictions_have_no_error():
+    proba = np.tile([[1.0, 0.0]], (5, 1))
+    assert evaluation.reliability(np.zeros(5, int), proba)["expected_calibration_error"] == 0

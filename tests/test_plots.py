@@ -64,3 +64,44 @@ def test_image_figures_have_titles():
     assert titles(resized)[:3] == ["original 60x40", "8x8", "16x16"]
     mistakes = plots.mistakes(X, y, proba, np.array([0, 5]), NAMES)
     assert titles(mistakes)[0] == "true: Cezanne\npredicted: Degas (100%)"
+
+
+def test_failure_analysis_figures():
+    fig = plots.f1_per_artist({"Cezanne": 0.8, "Degas": 0.2, "Monet": 0.5})
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Degas", "Monet", "Cezanne"]
+    calibration = {
+        "edges": [0, 0.5, 1],
+        "mean_confidence": [0.4, 0.8],
+        "accuracy": [0.3, 0.7],
+        "counts": [2, 3],
+        "expected_calibration_error": 0.1,
+    }
+    reliability = plots.reliability_diagram(calibration)
+    assert "ECE = 0.100" in reliability.axes[0].get_title()
+    assert reliability.axes[0].get_xlabel() == "Confidence of the answer"
+
+
+def test_grad_cam_and_attribution_figures():
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    fig = plots.grad_cam(image, {"Monet": np.zeros((8, 8)), "why not Degas?": np.ones((8, 8))})
+    assert titles(fig)[:3] == ["painting", "Monet", "why not Degas?"]
+    bars = plots.attribution(image, np.array([0.2, 0.5, 0.3]), NAMES, "new painting")
+    assert [t.get_text() for t in bars.axes[1].get_yticklabels()] == ["Cezanne", "Monet", "Degas"]
+
+
+def test_sweep_summary_skips_failed_runs():
+    rows = [
+        {"image_size": 32, "model": "cnn", "status": "ok", "accuracy": 0.5, "training_seconds": 3},
+        {"image_size": 64, "model": "cnn", "status": "failed"},
+        {
+            "image_size": 64,
+            "model": "shallow",
+            "status": "ok",
+            "accuracy": 0.3,
+            "training_seconds": 1,
+        },
+    ]
+    fig = plots.sweep_summary(rows, "image_size", "model")
+    accuracy_ax = fig.axes[0]
+    assert [len(line.get_xdata()) for line in accuracy_ax.get_lines()] == [1, 1]
+    assert [t.get_text() for t in accuracy_ax.get_xticklabels()] == ["32", "64"]

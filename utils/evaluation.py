@@ -65,3 +65,62 @@ def most_confident_mistakes(y_true: np.ndarray, proba: np.ndarray, count: int) -
     wrong = np.flatnonzero(predicted != y_true)
     confidence = proba[wrong, predicted[wrong]]
     return wrong[np.argsort(-confidence, kind="stable")][:count]
+
+
+def most_confused_pairs(
+    matrix: np.ndarray, class_names: list[str], count: int = 5
+) -> list[tuple[str, str, int, int]]:
+    """The pairs of artists mistaken for each other most often, in either direction.
+
+    Each entry is (artist A, artist B, paintings of A called B, paintings of B called A),
+    sorted by the total; pairs never confused are left out.
+    """
+    pairs = []
+    for a in range(len(class_names)):
+        for b in range(a + 1, len(class_names)):
+            a_as_b, b_as_a = int(matrix[a, b]), int(matrix[b, a])
+            if a_as_b + b_as_a:
+                pairs.append((class_names[a], class_names[b], a_as_b, b_as_a))
+    pairs.sort(key=lambda pair: (-(pair[2] + pair[3]), pair[0], pair[1]))
+    return pairs[:count]
+
+
+def format_confused_pairs(pairs: list[tuple[str, str, int, int]]) -> str:
+    """The most confused pairs as readable lines."""
+    if not pairs:
+        return "No artist was mistaken for another."
+    return "\n".join(
+        f"{a} <-> {b}: {ab + ba} mistakes ({ab} {a} called {b}, {ba} {b} called {a})"
+        for a, b, ab, ba in pairs
+    )
+
+
+def reliability(y_true: np.ndarray, proba: np.ndarray, num_bins: int = 10) -> dict:
+    """Calibration: per confidence bin, the mean confidence, the accuracy and the count.
+
+    Also the expected calibration error (ECE): the count-weighted mean gap between
+    confidence and accuracy. A well-calibrated model's 80% answers are right 80% of the time.
+    """
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, num_bins - 1)
+    counts = np.bincount(bins, minlength=num_bins)
+    filled = counts > 0
+    mean_confidence = np.divide(
+        np.bincount(bins, confidence, num_bins), counts, out=np.zeros(num_bins), where=filled
+    )
+    accuracy = np.divide(
+        np.bincount(bins, correct.astype(float), num_bins),
+        counts,
+        out=np.zeros(num_bins),
+        where=filled,
+    )
+    ece = float(np.sum(counts * np.abs(mean_confidence - accuracy)) / max(len(y_true), 1))
+    return {
+        "edges": edges.tolist(),
+        "mean_confidence": mean_confidence.tolist(),
+        "accuracy": accuracy.tolist(),
+        "counts": counts.tolist(),
+        "expected_calibration_error": ece,
+    }

@@ -137,3 +137,111 @@ def mistakes(
     fig.suptitle("The most confident mistakes on the validation split")
     fig.tight_layout()
     return fig
+
+
+def f1_per_artist(f1_by_artist: dict[str, float]) -> Figure:
+    """Horizontal bars of F1 per artist, weakest at the bottom."""
+    names = sorted(f1_by_artist, key=f1_by_artist.get)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
+    ax.barh(names, [f1_by_artist[name] for name in names])
+    ax.set(title="F1 per artist (validation)", xlabel="F1 score", ylabel="Artist", xlim=(0, 1))
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(calibration: dict) -> Figure:
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    edges = np.asarray(calibration["edges"])
+    counts = np.asarray(calibration["counts"])
+    filled = counts > 0
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    ax.bar(
+        centres[filled],
+        np.asarray(calibration["accuracy"])[filled],
+        width=np.diff(edges)[0],
+        alpha=0.7,
+        edgecolor="black",
+        label="accuracy in bin",
+    )
+    ax.plot(
+        np.asarray(calibration["mean_confidence"])[filled],
+        np.asarray(calibration["accuracy"])[filled],
+        "o",
+        color="darkred",
+        label="mean confidence of bin",
+    )
+    ece = calibration["expected_calibration_error"]
+    ax.set(
+        title=f"Reliability (validation), ECE = {ece:.3f}",
+        xlabel="Confidence of the answer",
+        ylabel="Share of answers that were right",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def grad_cam(image: np.ndarray, heatmaps: dict[str, np.ndarray], suptitle: str = "") -> Figure:
+    """The painting, then one Grad-CAM overlay per entry of ``heatmaps`` (title -> map)."""
+    fig, axes = plt.subplots(1, len(heatmaps) + 1, figsize=(2.8 * (len(heatmaps) + 1), 3.1))
+    axes[0].imshow(image)
+    axes[0].set_title("painting", fontsize=9)
+    for ax, (title, heatmap) in zip(axes[1:], heatmaps.items(), strict=True):
+        ax.imshow(image)
+        ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def attribution(
+    image: np.ndarray, probabilities: np.ndarray, class_names: list[str], title: str
+) -> Figure:
+    """A painting beside a bar chart of its probability for every artist, highest on top."""
+    order = np.argsort(probabilities, kind="stable")
+    fig, (image_ax, bar_ax) = plt.subplots(
+        1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1, 1.4]}
+    )
+    image_ax.imshow(image)
+    image_ax.axis("off")
+    image_ax.set_title(title, fontsize=9)
+    bar_ax.barh([class_names[i] for i in order], probabilities[order])
+    bar_ax.set(title="Probability among the ten known painters", xlabel="Probability", xlim=(0, 1))
+    bar_ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_summary(rows: list[dict], x_param: str, group_param: str | None = None) -> Figure:
+    """Accuracy and training time against ``x_param``, one line per ``group_param`` value.
+
+    Failed runs have no metrics and are left out of the lines.
+    """
+    x_values = list(dict.fromkeys(row[x_param] for row in rows))
+    groups = list(dict.fromkeys(row[group_param] for row in rows)) if group_param else [None]
+    fig, (accuracy_ax, time_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for group in groups:
+        members = [r for r in rows if group is None or r[group_param] == group]
+        done = [r for r in members if r.get("status") == "ok"]
+        positions = [x_values.index(r[x_param]) for r in done]
+        label = f"{group_param}={group}" if group_param else None
+        accuracy_ax.plot(positions, [r["accuracy"] for r in done], "o-", label=label)
+        time_ax.plot(positions, [r["training_seconds"] for r in done], "o-", label=label)
+    for ax, ylabel in ((accuracy_ax, "Validation accuracy"), (time_ax, "Training time (s)")):
+        ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
+        ax.set(xlabel=x_param, ylabel=ylabel, title=f"{ylabel} by {x_param}")
+        ax.grid(alpha=0.3)
+        if group_param:
+            ax.legend()
+    accuracy_ax.set_ylim(0, 1)
+    fig.tight_layout()
+    return fig

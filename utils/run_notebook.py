@@ -15,6 +15,7 @@ beside everything the run writes; an existing run folder is never reused.
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
@@ -75,8 +76,61 @@ def notebook_defaults(notebook: Path) -> dict[str, object]:
     return {name: yaml.safe_load(spec["default"]) for name, spec in declared.items()}
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where a run went and, if it failed, why."""
+
+    run_dir: Path
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran."""
+        return self.error is None
+
+
+def execute(parameters: dict[str, object], notebook: Path = NOTEBOOK) -> RunOutcome:
+    """Reserve a run folder, execute ``notebook`` with ``parameters`` into it, report the outcome.
+
+    ``parameters`` must already be checked against the notebook (``collect_parameters``).
+    A failed run keeps its folder and executed notebook, which shows the error.
+    """
+    settings = {**notebook_defaults(notebook), **parameters}
+    run_name = settings["run_name"] or runs.default_run_name(
+        settings["model"], settings["image_size"]
+    )
+    try:
+        run_dir = runs.reserve_run_dir(run_name)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    output = run_dir / "notebook.ipynb"
+    print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={**parameters, "run_name": run_dir.name},
+            kernel_name=KERNEL_NAME,
+            cwd=str(notebook.parent),
+            log_output=True,
+            progress_bar=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+    except papermill.PapermillExecutionError as error:
+        return RunOutcome(run_dir, f"cell {error.exec_count}: {error.ename}: {error.evalue}")
+    finally:
+        (run_dir / runs.RESERVED_MARKER).unlink(missing_ok=True)
+    return RunOutcome(run_dir)
+
+
+def show_cell_output() -> None:
+    """Log what the notebook prints to the terminal, without papermill's own chatter."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("papermill").addFilter(_only_cell_output)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, reserve the run folder, execute the notebook and say where it went."""
+    """Parse arguments, execute the notebook into its own run folder, say where it went."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "-p",
@@ -97,43 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="notebook to run")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("papermill").addFilter(_only_cell_output)
-
+    show_cell_output()
     defaults = notebook_defaults(args.notebook)
     parameters = collect_parameters(args.parameters_file, args.parameters, defaults)
-    settings = {**defaults, **parameters}
-    run_name = settings["run_name"] or runs.default_run_name(
-        settings["model"], settings["image_size"]
-    )
-    try:
-        run_dir = runs.reserve_run_dir(run_name)
-    except ValueError as error:
-        raise SystemExit(str(error)) from None
-    parameters["run_name"] = run_dir.name
-    output = run_dir / "notebook.ipynb"
-    print(f"Running {paths.display(args.notebook)} -> {paths.display(output)}", flush=True)
-    try:
-        papermill.execute_notebook(
-            str(args.notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(args.notebook.parent),
-            log_output=True,
-            progress_bar=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
-    except papermill.PapermillExecutionError as error:
+    outcome = execute(parameters, args.notebook)
+    if not outcome.ok:
+        print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
         print(
-            f"\nThe run failed in cell {error.exec_count}: {error.ename}: {error.evalue}",
+            f"The notebook with the error is at {paths.display(outcome.run_dir)}/notebook.ipynb",
             file=sys.stderr,
         )
-        print(f"The notebook with the error is at {paths.display(output)}", file=sys.stderr)
         return 1
-    finally:
-        (run_dir / runs.RESERVED_MARKER).unlink(missing_ok=True)
-    print(f"\nDone. Results are in {paths.display(run_dir)}/")
+    print(f"\nDone. Results are in {paths.display(outcome.run_dir)}/")
     return 0
 
 

@@ -1,0 +1,52 @@
+"""Grad-CAM works for every model the project offers and returns a map in [0, 1]."""
+
+import numpy as np
+import pytest
+
+from utils import explain, models, training
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_grad_cam_shape_and_range(name):
+    model = models.build_model(name, 32, 3, filters=4)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    heatmap = explain.grad_cam(model, image, class_index=1)
+    assert heatmap.shape == (32, 32)
+    assert heatmap.dtype == np.float32
+    assert heatmap.min() >= 0 and heatmap.max() <= 1
+
+
+def test_feature_layer_is_the_last_convolutional_stage():
+    assert explain.last_feature_layer(models.build_model("shallow", 16, 3)) == "relu"
+    assert explain.last_feature_layer(models.build_model("cnn", 16, 3)) == "b3_relu2"
+    assert explain.last_feature_layer(models.build_model("lenet", 16, 3)) == "conv2"
+
+
+def test_grad_cam_points_at_the_evidence():
+    """A model trained to spot a bright square must look at the square."""
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 60, (64, 24, 24, 3), dtype=np.uint8)
+    y = np.arange(64) % 2
+    for i in np.flatnonzero(y == 1):
+        top, left = rng.integers(0, 16, 2)
+        X[i, top : top + 8, left : left + 8] = 255
+    training.set_seed(0)
+    model = training.compile_model(models.build_model("cnn", 24, 2, filters=8), "adam", 0.01)
+    training.train(model, X, y, None, num_epochs=8, batch_size=16, verbose=0)
+    image = np.full((24, 24, 3), 30, dtype=np.uint8)
+    image[2:10, 12:20] = 255
+    heatmap = explain.grad_cam(model, image, class_index=1)
+    inside = heatmap[2:10, 12:20].mean()
+    outside = np.delete(
+        heatmap.reshape(-1), np.ravel_multi_index(np.mgrid[2:10, 12:20].reshape(2, -1), (24, 24))
+    ).mean()
+    assert inside > outside
+
+
+def test_model_without_feature_maps_is_refused():
+    from utils.backend import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    with pytest.raises(ValueError, match="no convolutional feature layer"):
+        explain.last_feature_layer(model)

@@ -1,0 +1,114 @@
+"""Attributing new paintings: every accepted file kind, unreadable files, safe loading."""
+
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import noise_image, write_jpeg
+from PIL import Image
+
+from utils import models, predict, runs
+from utils.backend import keras
+
+NAMES = ["Cezanne", "Degas", "Monet"]
+
+
+def save_trained(run_dir, image_size=16):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = models.build_model("shallow", image_size, len(NAMES), filters=4)
+    runs.save_model(model, run_dir / "model.keras")
+    predict.write_model_info(run_dir, NAMES, image_size, "crop", "shallow")
+    return run_dir / "model.keras"
+
+
+@pytest.fixture
+def paintings(tmp_path):
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    files = {"jpeg": write_jpeg(folder / "a.jpg", noise_image(1, 60, 90))}
+    _, png = cv2.imencode(".png", noise_image(2))
+    (folder / "b.png").write_bytes(png.tobytes())
+    (folder / "png-named.jpg").write_bytes(png.tobytes())
+    files["png"], files["png named .jpg"] = folder / "b.png", folder / "png-named.jpg"
+    Image.fromarray(noise_image(3)[..., 0]).save(folder / "gray.png")
+    Image.new("RGBA", (30, 20), (10, 200, 30, 128)).save(folder / "alpha.png")
+    cv2.imwrite(str(folder / "deep.png"), (noise_image(4).astype(np.uint16) * 257))
+    Image.new("RGB", (40, 40), (200, 10, 10)).convert("CMYK").save(folder / "cmyk.jpg")
+    cv2.imwrite(str(folder / "c.bmp"), noise_image(5))
+    for kind, name in (
+        ("grayscale", "gray.png"),
+        ("rgba", "alpha.png"),
+        ("16-bit", "deep.png"),
+        ("cmyk", "cmyk.jpg"),
+        ("bmp", "c.bmp"),
+    ):
+        files[kind] = folder / name
+    return files
+
+
+def test_every_accepted_kind_gets_probabilities_and_bad_files_an_error(tmp_path, paintings):
+    trained = predict.load_trained_model(save_trained(tmp_path / "run"))
+    assert trained.class_names == NAMES and trained.image_size == 16
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a whole jpeg")
+    files = [*paintings.values(), broken]
+
+    answers = predict.attribute(trained, files)
+
+    assert [a.path for a in answers] == files
+    for answer in answers[:-1]:
+        assert answer.error is None
+        assert answer.probabilities.shape == (3,)
+        assert answer.probabilities.sum() == pytest.approx(1, abs=1e-5)
+        top = answer.top(NAMES, 3)
+        assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+        assert {name for name, _ in top} == set(NAMES)
+    assert answers[-1].probabilities is None and "truncated" in answers[-1].error
+    table = predict.format_table(answers, NAMES, k=2)
+    assert "could not be read: truncated JPEG" in table
+    assert table.count("%") == 2 * (len(files) - 1)
+
+
+def test_command_line_uses_the_newest_model(tmp_path, paintings, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    older = save_trained(tmp_path / "out" / "older")
+    newer = save_trained(tmp_path / "out" / "newer")
+    past = time.time() - 3600
+    os.utime(older, (past, past))
+    assert predict.newest_model() == newer
+
+    assert (
+        predict.main([str(paintings["jpeg"]), str(tmp_path / "missing.jpg"), "--top-k", "2"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "newer/model.keras" in printed
+    assert "missing.jpg" in printed and "could not be read" in printed
+    assert "not proof of authorship" in printed
+
+
+def test_command_line_without_model_or_readable_paintings(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "empty-out"))
+    assert predict.main([str(tmp_path / "x.jpg")]) == 2
+    assert "make run" in capsys.readouterr().err
+    model_path = save_trained(tmp_path / "run")
+    assert predict.main([str(tmp_path / "x.jpg"), "--model", str(model_path)]) == 1
+
+
+def test_missing_model_info_is_explained(tmp_path):
+    model_path = save_trained(tmp_path / "run")
+    (model_path.parent / predict.MODEL_INFO).unlink()
+    with pytest.raises(FileNotFoundError, match="class list"):
+        predict.load_trained_model(model_path)
+
+
+def test_safe_mode_refuses_models_that_carry_code(tmp_path):
+    inputs = keras.Input((4, 4, 3))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    run_dir = tmp_path / "unsafe"
+    run_dir.mkdir()
+    keras.Model(inputs, outputs).save(run_dir / "model.keras")
+    predict.write_model_info(run_dir, NAMES, 4, "squash", "custom")
+    with pytest.raises(ValueError, match="safe_mode"):
+        predict.load_trained_model(run_dir / "model.keras")

@@ -1,0 +1,84 @@
+"""A sweep runs every combination, records a failed run as failed, and summarises."""
+
+import csv
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from utils import run_notebook, sweep
+
+
+def fake_notebook(path):
+    """A notebook that writes metrics.json, and fails on purpose when model == "broken"."""
+    parameters = new_code_cell('run_name = ""\nmodel = "cnn"\nimage_size = 8\nnum_epochs = 1')
+    parameters.metadata["tags"] = ["parameters"]
+    body = new_code_cell(
+        "import sys\n"
+        f"sys.path.insert(0, {str(run_notebook.paths.PROJECT_ROOT)!r})\n"
+        "from utils import runs\n"
+        "run_dir = runs.create_run_dir(run_name)\n"
+        "assert model != 'broken', 'this run fails on purpose'\n"
+        "runs.write_json(run_dir / 'metrics.json', {'accuracy': image_size / 100, "
+        "'macro_f1': image_size / 200, 'seconds': {'training': float(num_epochs)}})"
+    )
+    notebook = new_notebook(cells=[parameters, body])
+    notebook.metadata["kernelspec"] = {
+        "name": run_notebook.KERNEL_NAME,
+        "display_name": "x",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_sweep_with_a_failing_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        "name: tiny\nparameters:\n  num_epochs: 3\n"
+        "grid:\n  image_size: [10, 20]\n  model: [cnn, broken]\n"
+    )
+    summary_dir = sweep.run_sweep(config, fake_notebook(tmp_path / "fake.ipynb"))
+
+    assert summary_dir == tmp_path / "out" / "sweeps" / "tiny"
+    with open(summary_dir / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["image_size"], r["model"], r["status"]) for r in rows] == [
+        ("10", "cnn", "ok"),
+        ("10", "broken", "failed"),
+        ("20", "cnn", "ok"),
+        ("20", "broken", "failed"),
+    ]
+    assert [r["accuracy"] for r in rows] == ["0.1", "", "0.2", ""]
+    assert rows[0]["training_seconds"] == "3.0"
+    assert "fails on purpose" in rows[1]["error"]
+    assert (tmp_path / "out" / "tiny-image_size10-modelcnn" / "notebook.ipynb").is_file()
+    assert (tmp_path / "out" / "tiny-image_size10-modelbroken" / "notebook.ipynb").is_file()
+    assert (summary_dir / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_parameter_in_a_sweep_is_refused(tmp_path):
+    config = tmp_path / "typo.yaml"
+    config.write_text("grid:\n  image_sise: [32]\n")
+    with pytest.raises(SystemExit, match="image_sise"):
+        sweep.load_config(config, run_notebook.notebook_defaults(run_notebook.NOTEBOOK))
+
+
+def test_combinations_and_run_names():
+    grid = {"image_size": [32, 64], "model": ["shallow", "cnn"]}
+    assert sweep.combinations(grid) == [
+        {"image_size": 32, "model": "shallow"},
+        {"image_size": 32, "model": "cnn"},
+        {"image_size": 64, "model": "shallow"},
+        {"image_size": 64, "model": "cnn"},
+    ]
+    assert sweep.run_name_for("s", {"data_dir": "a/b", "lr": 0.01}) == "s-data_dira_b-lr0.01"
+
+
+def test_shipped_sweep_files_are_valid():
+    defaults = run_notebook.notebook_defaults(run_notebook.NOTEBOOK)
+    files = sorted((run_notebook.paths.PROJECT_ROOT / "sweeps").glob("*.yaml"))
+    assert files
+    for path in files:
+        assert sweep.load_config(path, defaults).grid

@@ -1,0 +1,129 @@
+"""Find near-duplicate paintings with perceptual hashes, within and across splits.
+
+    python -m utils.near_duplicates DATA_DIR [--max-distance 6]
+
+The same painting in training and validation inflates validation scores (the model has
+seen it), so look before trusting a result. A perceptual hash (pHash) keeps the signs of
+an image's lowest spatial frequencies; resized, recompressed or slightly recoloured
+copies keep nearly the same 64 bits, and the number of differing bits (the Hamming
+distance) measures how alike two images look.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from utils import dataset, images, paths
+
+DEFAULT_MAX_DISTANCE = 6
+_BIT_WEIGHTS = (1 << np.arange(64, dtype=np.uint64)).astype(np.uint64)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two files that look alike, and how many of their 64 hash bits differ."""
+
+    first: Path
+    second: Path
+    distance: int
+
+
+def phash(image: np.ndarray) -> np.uint64:
+    """The 64-bit perceptual hash of an RGB image."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA)
+    low = cv2.dct(small)[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    return np.uint64(np.sum(_BIT_WEIGHTS[bits], dtype=np.uint64))
+
+
+def hash_files(files: Sequence[Path]) -> tuple[np.ndarray, list[Path], list[images.Skipped]]:
+    """Hashes of the readable files, those files, and the skipped ones."""
+    hashes, kept, skipped = [], [], []
+    for path in files:
+        try:
+            hashes.append(phash(images.decode_rgb(Path(path).read_bytes(), min_side=32)))
+            kept.append(Path(path))
+        except (images.UnreadableImageError, OSError, cv2.error) as error:
+            skipped.append(images.Skipped(Path(path), str(error)))
+    return np.array(hashes, dtype=np.uint64), kept, skipped
+
+
+def close_pairs(
+    hashes_a: np.ndarray,
+    files_a: list[Path],
+    hashes_b: np.ndarray | None = None,
+    files_b: list[Path] | None = None,
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+) -> list[Pair]:
+    """Pairs within one set (``b`` omitted) or across two sets, closest first."""
+    within = hashes_b is None
+    if within:
+        hashes_b, files_b = hashes_a, files_a
+    distances = np.bitwise_count(hashes_a[:, np.newaxis] ^ hashes_b[np.newaxis, :])
+    close = distances <= max_distance
+    if within:
+        close &= np.triu(np.ones_like(close), k=1)
+    pairs = [
+        Pair(files_a[i], files_b[j], int(distances[i, j]))
+        for i, j in zip(*np.nonzero(close), strict=True)
+    ]
+    return sorted(pairs, key=lambda pair: (pair.distance, str(pair.first), str(pair.second)))
+
+
+def find_in_dataset(
+    data_dir: Path, max_distance: int = DEFAULT_MAX_DISTANCE
+) -> dict[str, list[Pair]]:
+    """Near-duplicates within training, within validation, and across the two."""
+    files = dataset.collect_files(Path(data_dir))
+    train_hashes, train_files, _ = hash_files(files.train.paths)
+    val_hashes, val_files, _ = hash_files(files.val.paths)
+    return {
+        "within training": close_pairs(train_hashes, train_files, max_distance=max_distance),
+        "within validation": close_pairs(val_hashes, val_files, max_distance=max_distance),
+        "across training and validation": close_pairs(
+            train_hashes, train_files, val_hashes, val_files, max_distance
+        ),
+    }
+
+
+def format_report(found: dict[str, list[Pair]], root: Path | None = None) -> str:
+    """Counts per group, then one line per pair."""
+
+    def name(path: Path) -> str:
+        return str(path.relative_to(root)) if root else paths.display(path)
+
+    lines = []
+    for group, pairs in found.items():
+        lines.append(f"{group}: {len(pairs)} pair(s)")
+        lines += [
+            f"  distance {p.distance:>2}: {name(p.first)}  ~  {name(p.second)}" for p in pairs
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: report near-duplicates in a dataset folder."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="dataset folder (any layout data_dir takes)")
+    parser.add_argument(
+        "--max-distance",
+        type=int,
+        default=DEFAULT_MAX_DISTANCE,
+        help="most differing hash bits (of 64) that still count as alike",
+    )
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir.expanduser().resolve()
+    found = find_in_dataset(data_dir, args.max_distance)
+    print(f"Near-duplicates in {data_dir} (pHash, at most {args.max_distance} of 64 bits differ)\n")
+    print(format_report(found, data_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Attribute new paintings with a trained model: top-k artists and their probabilities.
+
+    python -m utils.predict path/a.jpg path/b.png [--model out/<run>/model.keras] [--top-k 3]
+
+(``make predict IMAGES="..." [MODEL=...]`` runs the same.) Without ``--model`` the newest
+``model.keras`` under ``out/`` is used. Every model is saved with ``model_info.json`` beside
+it: the class list and the image settings it was trained with, so a painting is prepared
+exactly as the training images were. Loading keeps Keras's safe mode on: a model file
+cannot run arbitrary code.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from utils import images, paths, runs
+from utils.backend import keras
+
+MODEL_INFO = "model_info.json"
+HONEST_NOTE = (
+    "These are probabilities among the painters the model was trained on, not proof of "
+    "authorship: a painting by anyone else still gets probabilities that sum to 100%."
+)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A loaded model with the class list and image settings it was trained with."""
+
+    model: keras.Model
+    class_names: list[str]
+    image_size: int
+    resize_mode: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The answer for one painting: class probabilities, or why it could not be read."""
+
+    path: Path
+    probabilities: np.ndarray | None
+    error: str | None = None
+
+    def top(self, class_names: list[str], k: int) -> list[tuple[str, float]]:
+        """The ``k`` most probable artists, most probable first."""
+        if self.probabilities is None:
+            return []
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(class_names[i], float(self.probabilities[i])) for i in order]
+
+
+def write_model_info(
+    run_dir: Path, class_names: list[str], image_size: int, resize_mode: str, model_name: str
+) -> Path:
+    """Record beside ``model.keras`` what a later prediction needs to prepare its images."""
+    info = {
+        "class_names": class_names,
+        "image_size": image_size,
+        "resize_mode": resize_mode,
+        "model": model_name,
+    }
+    return runs.write_json(Path(run_dir) / MODEL_INFO, info)
+
+
+def load_trained_model(model_path: Path) -> TrainedModel:
+    """Load ``model.keras`` (safe mode on) and the ``model_info.json`` beside it."""
+    model_path = Path(model_path)
+    info_path = model_path.with_name(MODEL_INFO)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"No model at {model_path}. Train one first with `make run`.")
+    if not info_path.is_file():
+        raise FileNotFoundError(
+            f"{info_path} is missing: it holds the class list and image size the model was "
+            "trained with. Models saved by the notebook always have it."
+        )
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    return TrainedModel(
+        model, info["class_names"], int(info["image_size"]), info["resize_mode"], model_path
+    )
+
+
+def newest_model(out_root: Path | None = None) -> Path:
+    """The most recently written ``model.keras`` in any run folder under ``out/``."""
+    out_root = Path(out_root or paths.out_root())
+    candidates = sorted(out_root.glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(
+            f"No trained model under {paths.display(out_root)}/. Run `make run` first, "
+            "or pass one with MODEL=out/<run>/model.keras."
+        )
+    return candidates[-1]
+
+
+def attribute(trained: TrainedModel, painting_paths: Sequence[Path]) -> list[Attribution]:
+    """Probabilities for each painting; unreadable files get an error and no probabilities."""
+    painting_paths = [Path(p) for p in painting_paths]
+    loaded = images.load_images(painting_paths, trained.image_size, trained.resize_mode)
+    proba = (
+        np.asarray(trained.model.predict(loaded.X, verbose=0))
+        if len(loaded.X)
+        else np.empty((0, len(trained.class_names)))
+    )
+    by_index = dict(zip(loaded.kept.tolist(), proba, strict=True))
+    reasons = {item.path: item.reason for item in loaded.skipped}
+    return [
+        Attribution(path, by_index.get(index), reasons.get(path))
+        for index, path in enumerate(painting_paths)
+    ]
+
+
+def format_table(attributions: Sequence[Attribution], class_names: list[str], k: int = 3) -> str:
+    """A plain-text table: per painting, its top-k artists with probabilities."""
+    names = [paths.display(a.path) for a in attributions]
+    width = max(len("Painting"), *(len(n) for n in names))
+    artist_width = max(len("Artist"), *(len(c) for c in class_names))
+    rows = [f"{'Painting':<{width}}  Rank  {'Artist':<{artist_width}}  Probability"]
+    rows.append("-" * len(rows[0]))
+    for name, attribution in zip(names, attributions, strict=True):
+        if attribution.probabilities is None:
+            rows.append(f"{name:<{width}}  -     could not be read: {attribution.error}")
+            continue
+        for rank, (artist, probability) in enumerate(attribution.top(class_names, k), start=1):
+            label = name if rank == 1 else ""
+            rows.append(
+                f"{label:<{width}}  {rank:<4}  {artist:<{artist_width}}  {probability:>10.1%}"
+            )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the top-k table for each painting; exit 1 if none could be read."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("images", nargs="+", type=Path, help="paintings to attribute")
+    parser.add_argument("--model", type=Path, help="a model.keras (default: newest under out/)")
+    parser.add_argument("--top-k", type=int, default=3, help="artists to list per painting")
+    args = parser.parse_args(argv)
+    try:
+        model_path = args.model.expanduser().resolve() if args.model else newest_model()
+        trained = load_trained_model(model_path)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
+    attributions = attribute(trained, [p.expanduser().resolve() for p in args.images])
+    print(
+        f"Model: {paths.display(trained.path)} ({len(trained.class_names)} artists, "
+        f"{trained.image_size} px, {trained.resize_mode})\n"
+    )
+    print(format_table(attributions, trained.class_names, args.top_k))
+    print(f"\n{HONEST_NOTE}")
+    return 0 if any(a.probabilities is not None for a in attributions) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
