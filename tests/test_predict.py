@@ -112,3 +112,15 @@ def test_safe_mode_refuses_models_that_carry_code(tmp_path):
     predict.write_model_info(run_dir, NAMES, 4, "squash", "custom")
     with pytest.raises(ValueError, match="safe_mode"):
         predict.load_trained_model(run_dir / "model.keras")
+
+
+def test_class_index_and_example_painting(tmp_path):
+    assert predict.class_index(NAMES, "Monet") == 2
+    with pytest.raises(
+        ValueError, match="'Renoir' is not one of the 3 artists: Cezanne, Degas, Monet"
+    ):
+        predict.class_index(NAMES, "Renoir")
+    files = [tmp_path / f"{i}.jpg" for i in range(4)]
+    labels = np.array([0, 2, 1, 2])
+    assert predict.example_painting(files, labels, NAMES, "Monet") == files[1]
+    assert predict.example_painting(files, np.array([0, 0, 1, 1]), NAMES, "Monet") == files[0]

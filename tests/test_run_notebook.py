@@ -51,6 +51,8 @@ def test_the_notebook_declares_every_documented_parameter():
         "seed",
         "run_name",
         "verbose",
+        "painting",
+        "suspected_artist",
     }
     assert set(declared) == expected
     assert declared["data_dir"] == ""

@@ -86,6 +86,23 @@ def load_trained_model(model_path: Path) -> TrainedModel:
     )
 
 
+def class_index(class_names: list[str], artist: str) -> int:
+    """Position of ``artist`` in the class list, with a clear error if it is not there."""
+    if artist not in class_names:
+        raise ValueError(
+            f"{artist!r} is not one of the {len(class_names)} artists: {', '.join(class_names)}"
+        )
+    return class_names.index(artist)
+
+
+def example_painting(
+    painting_paths: Sequence[Path], labels: np.ndarray, class_names: list[str], artist: str
+) -> Path:
+    """The first painting labelled ``artist``, or the first painting if there is none."""
+    matches = np.flatnonzero(labels == class_index(class_names, artist))
+    return Path(painting_paths[int(matches[0]) if len(matches) else 0])
+
+
 def newest_model(out_root: Path | None = None) -> Path:
     """The most recently written ``model.keras`` in any run folder under ``out/``."""
     out_root = Path(out_root or paths.out_root())

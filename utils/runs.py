@@ -74,6 +74,7 @@ def reserve_run_dir(run_name: str, out_root: Path | None = None) -> Path:
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
