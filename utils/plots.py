@@ -215,7 +215,11 @@ def attribution(
     image_ax.axis("off")
     image_ax.set_title(title, fontsize=9)
     bar_ax.barh([class_names[i] for i in order], probabilities[order])
-    bar_ax.set(title="Probability among the ten known painters", xlabel="Probability", xlim=(0, 1))
+    bar_ax.set(
+        title=f"Probability among the {len(class_names)} known painters",
+        xlabel="Probability",
+        xlim=(0, 1),
+    )
     bar_ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
