@@ -19,7 +19,7 @@ def save_trained(run_dir, image_size=16):
     run_dir.mkdir(parents=True, exist_ok=True)
     model = models.build_model("shallow", image_size, len(NAMES), filters=4)
     runs.save_model(model, run_dir / "model.keras")
-    predict.write_model_info(run_dir, NAMES, image_size, "crop", "shallow")
+    predict.write_model_info(run_dir, NAMES, image_size, "crop", "shallow", "")
     return run_dir / "model.keras"
 
 
@@ -86,6 +86,7 @@ def test_command_line_uses_the_newest_model(tmp_path, paintings, monkeypatch, ca
     assert "newer/model.keras" in printed
     assert "missing.jpg" in printed and "could not be read" in printed
     assert "not proof of authorship" in printed
+    assert "SYNTHETIC" in printed
 
 
 def test_command_line_without_model_or_readable_paintings(tmp_path, monkeypatch, capsys):
@@ -109,7 +110,7 @@ def test_safe_mode_refuses_models_that_carry_code(tmp_path):
     run_dir = tmp_path / "unsafe"
     run_dir.mkdir()
     keras.Model(inputs, outputs).save(run_dir / "model.keras")
-    predict.write_model_info(run_dir, NAMES, 4, "squash", "custom")
+    predict.write_model_info(run_dir, NAMES, 4, "squash", "custom", "data/x")
     with pytest.raises(ValueError, match="safe_mode"):
         predict.load_trained_model(run_dir / "model.keras")
 

@@ -37,6 +37,14 @@ class TrainedModel:
     image_size: int
     resize_mode: str
     path: Path
+    data_dir: str
+
+    @property
+    def trained_on(self) -> str:
+        """Where the training paintings came from, in words."""
+        if not self.data_dir:
+            return "the built-in SYNTHETIC sample: its answers say nothing about real paintings"
+        return self.data_dir
 
 
 @dataclass(frozen=True)
@@ -56,14 +64,21 @@ class Attribution:
 
 
 def write_model_info(
-    run_dir: Path, class_names: list[str], image_size: int, resize_mode: str, model_name: str
+    run_dir: Path,
+    class_names: list[str],
+    image_size: int,
+    resize_mode: str,
+    model_name: str,
+    data_dir: str,
 ) -> Path:
-    """Record beside ``model.keras`` what a later prediction needs to prepare its images."""
+    """Record beside ``model.keras`` what a later prediction needs to prepare its images,
+    and what it was trained on (``data_dir``; empty for the synthetic sample)."""
     info = {
         "class_names": class_names,
         "image_size": image_size,
         "resize_mode": resize_mode,
         "model": model_name,
+        "data_dir": data_dir,
     }
     return runs.write_json(Path(run_dir) / MODEL_INFO, info)
 
@@ -82,7 +97,12 @@ def load_trained_model(model_path: Path) -> TrainedModel:
     info = json.loads(info_path.read_text(encoding="utf-8"))
     model = keras.saving.load_model(model_path, safe_mode=True)
     return TrainedModel(
-        model, info["class_names"], int(info["image_size"]), info["resize_mode"], model_path
+        model,
+        info["class_names"],
+        int(info["image_size"]),
+        info["resize_mode"],
+        model_path,
+        info.get("data_dir", ""),
     )
 
 
@@ -167,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     attributions = attribute(trained, [p.expanduser().resolve() for p in args.images])
     print(
         f"Model: {paths.display(trained.path)} ({len(trained.class_names)} artists, "
-        f"{trained.image_size} px, {trained.resize_mode})\n"
+        f"{trained.image_size} px, {trained.resize_mode})\nTrained on {trained.trained_on}\n"
     )
     print(format_table(attributions, trained.class_names, args.top_k))
     print(f"\n{HONEST_NOTE}")
