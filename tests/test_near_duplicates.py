@@ -54,3 +54,11 @@ def test_finds_planted_duplicates_within_and_across_splits(tmp_path):
     report = near_duplicates.format_report(found, root)
     assert "within training: 1 pair(s)" in report
     assert "across training and validation: 2 pair(s)" in report
+
+
+def test_real_subset_leak_is_found(subset_dir):
+    found = near_duplicates.find_in_dataset(subset_dir)
+    names = {(p.first.name, p.second.name) for p in found["across training and validation"]}
+    assert ("214282.jpg", "9223372032559820209.jpg") in names  # one Matisse in both splits
+    within = {(p.first.name, p.second.name) for p in found["within training"]}
+    assert ("213255.jpg", "213310.jpg") in within  # one Degas with and without its frame
