@@ -5,8 +5,10 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import nbformat
 import numpy as np
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
 
 from utils import paths
 
@@ -69,6 +71,22 @@ def make_dataset(root: Path, layout: str, classes: dict[str, tuple[int, int]]) -
                 seed += 1
                 write_jpeg(folder / f"{index:03d}.jpg", noise_image(seed))
     return root
+
+
+def write_notebook(path: Path, parameters: str, body: str) -> Path:
+    """A small notebook for the project's kernel: a tagged parameters cell, then ``body``,
+    which can ``from utils import ...`` wherever the notebook lies."""
+    parameters_cell = new_code_cell(parameters)
+    parameters_cell.metadata["tags"] = ["parameters"]
+    setup = f"import sys\nsys.path.insert(0, {str(paths.PROJECT_ROOT)!r})\n"
+    notebook = new_notebook(cells=[parameters_cell, new_code_cell(setup + body)])
+    notebook.metadata["kernelspec"] = {
+        "name": "cnn-artists",
+        "display_name": "Python 3 (cnn-artists)",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+    return path
 
 
 @pytest.fixture

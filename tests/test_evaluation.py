@@ -78,3 +78,16 @@ def test_reliability_bins_and_calibration_error():
 def test_perfectly_calibrated_predictions_have_no_error():
     proba = np.tile([[1.0, 0.0]], (5, 1))
     assert evaluation.reliability(np.zeros(5, int), proba)["expected_calibration_error"] == 0
+
+
+def test_crop_models_are_judged_on_ten_views():
+    from utils import models
+
+    model = models.build_model("brushwork", 16, 3, filters=4)
+    X = np.random.default_rng(0).integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
+    proba = evaluation.predict_proba(model, X)
+    views = [X[:, y : y + 16, x : x + 16] for y, x in ((2, 2), (0, 0), (0, 4), (4, 0), (4, 4))]
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([model.predict(np.ascontiguousarray(v), verbose=0) for v in views], axis=0)
+    np.testing.assert_allclose(proba, expected, rtol=1e-5)
+    assert proba.shape == (2, 3)

@@ -6,9 +6,9 @@ import pytest
 from utils import explain, models, training
 
 
-@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_grad_cam_shape_and_range(name):
-    model = models.build_model(name, 32, 3, filters=4)
+    model = models.build_model(name, 32, 3, filters=4, weights=None)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     heatmap = explain.grad_cam(model, image, class_index=1)
     assert heatmap.shape == (32, 32)
@@ -50,3 +50,7 @@ def test_model_without_feature_maps_is_refused():
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
     with pytest.raises(ValueError, match="no convolutional feature layer"):
         explain.last_feature_layer(model)
+
+
+def test_feature_layer_skips_the_colour_branch():
+    assert explain.last_feature_layer(models.build_model("brushwork", 32, 3)) == "b3_conv2_relu"

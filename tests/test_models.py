@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from utils import models
+from utils.backend import keras
 
 
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
@@ -48,3 +49,48 @@ def test_layer_table_lists_layers_and_total():
     assert table[0].split() == ["Layer", "Type", "Output", "shape", "Params"]
     assert any(line.startswith("conv") and "(16, 16, 4)" in line for line in table)
     assert table[-1].split()[-1] == f"{model.count_params():,}"
+
+
+@pytest.mark.parametrize("name", sorted(models.TRANSFER))
+@pytest.mark.parametrize("fine_tune", [False, True])
+def test_transfer_models_build_and_train_a_step(name, fine_tune):
+    from utils import training
+
+    model = models.build_model(name, 32, 3, weights=None, fine_tune=fine_tune)
+    base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert base.trainable is fine_tune
+    assert model.name == f"{name}_{'finetune' if fine_tune else 'frozen'}"
+    before = [w.copy() for w in model.get_weights()]
+    training.compile_model(model, "adam", 0.01)
+    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    training.train(model, X, np.array([0, 1, 2, 0]), None, num_epochs=1, batch_size=4, verbose=0)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
+    assert changed[-1]  # the new head always learns
+    assert (sum(changed) > 2) is fine_tune  # the backbone only learns when fine-tuning
+    assert model.predict(X, verbose=0).shape == (4, 3)
+
+
+def test_transfer_preprocessing_matches_each_backbone():
+    mobilenet = models.build_model("mobilenetv2", 32, 3, weights=None)
+    scaled = mobilenet.get_layer("preprocess")(np.array([[[[0, 127.5, 255]]]], dtype="float32"))
+    np.testing.assert_allclose(np.asarray(scaled), [[[[-1, 0, 1]]]], atol=1e-6)
+    efficientnet = models.build_model("efficientnetb0", 32, 3, weights=None)
+    kept = efficientnet.get_layer("preprocess")(np.array([[[[0, 127.5, 255]]]], dtype="float32"))
+    np.testing.assert_allclose(np.asarray(kept), [[[[0, 127.5, 255]]]])
+
+
+def test_missing_imagenet_weights_name_the_file_and_the_folder(tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(models.WeightsUnavailableError) as error:
+        models.build_model("mobilenetv2", 128, 10, weights="imagenet")
+    message = str(error.value)
+    file_name = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_128_no_top.h5"
+    assert file_name in message
+    assert str(tmp_path / "keras-home" / "models" / file_name) in message
+    assert "no network" in message

@@ -4,7 +4,7 @@ import json
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from conftest import write_notebook
 
 from utils import run_notebook
 
@@ -53,6 +53,12 @@ def test_the_notebook_declares_every_documented_parameter():
         "verbose",
         "painting",
         "suspected_artist",
+        "crop_size",
+        "colour_jitter",
+        "label_smoothing",
+        "cosine_decay",
+        "weights",
+        "fine_tune",
     }
     assert set(declared) == expected
     assert declared["data_dir"] == ""
@@ -65,22 +71,13 @@ def test_params_files_only_use_declared_names():
 
 
 def tiny_notebook(path):
-    parameters = new_code_cell('run_name = ""\nmodel = "cnn"\nimage_size = 8')
-    parameters.metadata["tags"] = ["parameters"]
-    body = new_code_cell(
-        "import sys\nsys.path.insert(0, PROJECT_ROOT)\nfrom utils import runs\n"
+    return write_notebook(
+        path,
+        'run_name = ""\nmodel = "cnn"\nimage_size = 8',
+        "from utils import runs\n"
         "run_dir = runs.create_run_dir(run_name)\n"
-        "(run_dir / 'marker.txt').write_text(str(image_size))"
+        "(run_dir / 'marker.txt').write_text(str(image_size))",
     )
-    setup = new_code_cell(f"PROJECT_ROOT = {str(run_notebook.paths.PROJECT_ROOT)!r}")
-    notebook = new_notebook(cells=[setup, parameters, body])
-    notebook.metadata["kernelspec"] = {
-        "name": run_notebook.KERNEL_NAME,
-        "display_name": "x",
-        "language": "python",
-    }
-    nbformat.write(notebook, path)
-    return path
 
 
 def test_runs_land_in_their_own_folders(tmp_path, monkeypatch):
@@ -105,7 +102,7 @@ def test_a_failing_run_reports_and_keeps_its_notebook(tmp_path, monkeypatch, cap
         run_notebook.main(args)
     args = ["--notebook", str(notebook), "-p", "run_name", "ok", "-p", "image_size", "x/0"]
     nb = nbformat.read(notebook, as_version=4)
-    nb.cells[2].source += "\n1 / 0"
+    nb.cells[-1].source += "\n1 / 0"
     nbformat.write(nb, notebook)
     assert run_notebook.main(args) == 1
     assert "ZeroDivisionError" in capsys.readouterr().err

@@ -2,34 +2,23 @@
 
 import csv
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from conftest import write_notebook
 
 from utils import run_notebook, sweep
 
 
 def fake_notebook(path):
     """A notebook that writes metrics.json, and fails on purpose when model == "broken"."""
-    parameters = new_code_cell('run_name = ""\nmodel = "cnn"\nimage_size = 8\nnum_epochs = 1')
-    parameters.metadata["tags"] = ["parameters"]
-    body = new_code_cell(
-        "import sys\n"
-        f"sys.path.insert(0, {str(run_notebook.paths.PROJECT_ROOT)!r})\n"
+    return write_notebook(
+        path,
+        'run_name = ""\nmodel = "cnn"\nimage_size = 8\nnum_epochs = 1',
         "from utils import runs\n"
         "run_dir = runs.create_run_dir(run_name)\n"
         "assert model != 'broken', 'this run fails on purpose'\n"
         "runs.write_json(run_dir / 'metrics.json', {'accuracy': image_size / 100, "
-        "'macro_f1': image_size / 200, 'seconds': {'training': float(num_epochs)}})"
+        "'macro_f1': image_size / 200, 'seconds': {'training': float(num_epochs)}})",
     )
-    notebook = new_notebook(cells=[parameters, body])
-    notebook.metadata["kernelspec"] = {
-        "name": run_notebook.KERNEL_NAME,
-        "display_name": "x",
-        "language": "python",
-    }
-    nbformat.write(notebook, path)
-    return path
 
 
 def test_sweep_with_a_failing_run(tmp_path, monkeypatch):

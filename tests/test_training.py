@@ -46,3 +46,54 @@ def test_optimizers_use_the_learning_rate(name):
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="adamw"):
         training.make_optimizer("rmsprop", 0.1)
+
+
+def test_augmented_batches_crop_jitter_and_repeat():
+    X, y = tiny_problem()
+
+    def first_batch(seed):
+        training.set_seed(seed)
+        batches = training.augmented_batches(X, y, 3, 8, crop_size=12, colour_jitter=0.2, seed=seed)
+        images, labels = next(iter(batches))
+        return images.numpy(), labels.numpy()
+
+    images, labels = first_batch(5)
+    assert images.shape == (8, 12, 12, 3) and images.dtype == np.uint8
+    assert labels.shape == (8, 3) and np.all(labels.sum(axis=1) == 1)
+    again, _ = first_batch(5)
+    np.testing.assert_array_equal(images, again)
+
+
+def test_training_on_crops_measures_centre_crops():
+    X, y = tiny_problem()
+    X = np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    training.set_seed(1)
+    model = training.compile_model(
+        models.build_model("brushwork", 16, 3, filters=4),
+        "adamw",
+        0.01,
+        label_smoothing=0.1,
+        decay_steps=6,
+    )
+    result = training.train(
+        model, X, y, (X, y), num_epochs=2, batch_size=8, verbose=0, crop_size=16
+    )
+    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_centre_crop():
+    X = np.arange(2 * 5 * 7 * 3).reshape(2, 5, 7, 3)
+    cropped = training.centre_crop(X, 3)
+    assert cropped.shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(cropped, X[:, 1:4, 2:5])
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    optimizer = training.make_optimizer("adamw", 0.1, decay_steps=100)
+    schedule = (
+        optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    )
+    rates = [float(schedule(step)) for step in (0, 5, 50, 100)]
+    assert rates[0] == pytest.approx(0.0)
+    assert rates[1] == pytest.approx(0.1)
+    assert rates[1] > rates[2] > rates[3] == pytest.approx(0.001)

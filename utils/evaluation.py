@@ -5,8 +5,33 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for each image, shape (N, number of classes)."""
-    return np.asarray(model.predict(X, batch_size=batch_size, verbose=0))
+    """Class probabilities for each image, shape (N, number of classes).
+
+    When the model takes smaller images than ``X`` holds (it was trained on crops), the
+    answer is the mean over ten views: the centre and four corner crops, each also
+    mirrored.
+    """
+    crop_size = model.input_shape[1]
+    if X.shape[1] == crop_size:
+        return np.asarray(model.predict(X, batch_size=batch_size, verbose=0))
+    size_y, size_x = X.shape[1:3]
+    top, left = (size_y - crop_size) // 2, (size_x - crop_size) // 2
+    corners = [
+        (top, left),
+        (0, 0),
+        (0, size_x - crop_size),
+        (size_y - crop_size, 0),
+        (size_y - crop_size, size_x - crop_size),
+    ]
+    views = [X[:, y : y + crop_size, x : x + crop_size] for y, x in corners]
+    views += [view[:, :, ::-1] for view in views]
+    return np.mean(
+        [
+            np.asarray(model.predict(np.ascontiguousarray(v), batch_size=batch_size, verbose=0))
+            for v in views
+        ],
+        axis=0,
+    )
 
 
 def report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> str:

@@ -10,22 +10,42 @@ import numpy as np
 
 from utils.backend import keras, tf
 
-_NOT_FEATURE_LAYERS = (
-    keras.layers.InputLayer,
-    keras.layers.Rescaling,
-    keras.layers.RandomFlip,
-    keras.layers.MaxPooling2D,
-    keras.layers.AveragePooling2D,
-    keras.layers.Dropout,
+# Layers whose 4-D output is a stack of learned feature maps; a nested Keras application
+# (an ImageNet backbone) counts as one.
+_FEATURE_LAYERS = (
+    keras.layers.Conv2D,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.BatchNormalization,
+    keras.Model,
 )
 
 
 def last_feature_layer(model: keras.Model) -> str:
-    """Name of the last layer with a spatial (height x width x channels) output of features."""
+    """Name of the last layer that outputs convolutional feature maps (height x width x depth)."""
     for layer in reversed(model.layers):
-        if len(layer.output.shape) == 4 and not isinstance(layer, _NOT_FEATURE_LAYERS):
+        if isinstance(layer, _FEATURE_LAYERS) and len(layer.output.shape) == 4:
             return layer.name
     raise ValueError(f"Model {model.name!r} has no convolutional feature layer for Grad-CAM.")
+
+
+def _features_and_probabilities(model: keras.Model, feature_layer, batch, tape):
+    """Run ``batch`` through ``model``, returning the watched feature maps and the output.
+
+    A top-level layer's output is reachable through a probe model, whatever the graph.
+    A nested backbone (a Keras application inside the model) only knows its own inputs,
+    so those models, which are plain chains, are applied layer by layer instead.
+    """
+    if not isinstance(feature_layer, keras.Model):
+        probe = keras.Model(model.inputs, [feature_layer.output, model.outputs[0]])
+        return probe(batch, training=False)
+    x = batch
+    for layer in model.layers[1:]:
+        x = layer(x, training=False)
+        if layer is feature_layer:
+            features = x
+            tape.watch(features)
+    return features, x
 
 
 def grad_cam(
@@ -36,11 +56,10 @@ def grad_cam(
     ``image`` is one uint8 RGB array as the model takes it. The gradient is taken of the
     log-probability, which does not vanish when the softmax is saturated.
     """
-    layer = model.get_layer(layer_name or last_feature_layer(model))
-    probe = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+    feature_layer = model.get_layer(layer_name or last_feature_layer(model))
     batch = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
-        features, probabilities = probe(batch, training=False)
+        features, probabilities = _features_and_probabilities(model, feature_layer, batch, tape)
         score = tf.math.log(probabilities[:, class_index] + 1e-9)
     gradients = tape.gradient(score, features)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import images, paths, runs
+from utils import evaluation, images, paths, runs
 from utils.backend import keras
 
 MODEL_INFO = "model_info.json"
@@ -38,6 +38,12 @@ class TrainedModel:
     resize_mode: str
     path: Path
     data_dir: str
+
+    @property
+    def input_size(self) -> int:
+        """Side of the images the network itself takes (smaller than ``image_size`` when it
+        was trained on crops)."""
+        return int(self.model.input_shape[1])
 
     @property
     def trained_on(self) -> str:
@@ -140,7 +146,7 @@ def attribute(trained: TrainedModel, painting_paths: Sequence[Path]) -> list[Att
     painting_paths = [Path(p) for p in painting_paths]
     loaded = images.load_images(painting_paths, trained.image_size, trained.resize_mode)
     proba = (
-        np.asarray(trained.model.predict(loaded.X, verbose=0))
+        evaluation.predict_proba(trained.model, loaded.X)
         if len(loaded.X)
         else np.empty((0, len(trained.class_names)))
     )
