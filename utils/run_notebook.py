@@ -15,6 +15,7 @@ beside everything the run writes; an existing run folder is never reused.
 import argparse
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +62,18 @@ def collect_parameters(
             raise SystemExit(f"{file} must hold a mapping of parameter names to values.")
         parameters.update(loaded)
     parameters.update({name: parse_value(value) for name, value in pairs})
-    unknown = sorted(set(parameters) - set(defaults))
+    refuse_unknown(parameters, defaults)
+    return parameters
+
+
+def refuse_unknown(names: Iterable[str], defaults: dict[str, object]) -> None:
+    """Stop with a clear message if any name is not a parameter the notebook declares."""
+    unknown = sorted(set(names) - set(defaults))
     if unknown:
         raise SystemExit(
             f"Unknown parameter(s): {', '.join(unknown)}. "
             f"The notebook declares: {', '.join(defaults)}."
         )
-    return parameters
 
 
 def notebook_defaults(notebook: Path) -> dict[str, object]:

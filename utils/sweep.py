@@ -53,7 +53,7 @@ def load_config(path: Path, defaults: dict[str, object]) -> SweepConfig:
     files = [str(paths.resolve(f)) for f in raw.get("parameters_files", [])]
     fixed = run_notebook.collect_parameters(files, [], defaults)
     fixed.update(raw.get("parameters") or {})
-    run_notebook.collect_parameters([], [(name, "0") for name in {**fixed, **grid}], defaults)
+    run_notebook.refuse_unknown({**fixed, **grid}, defaults)
     return SweepConfig(str(raw.get("name") or Path(path).stem), fixed, grid)
 
 
