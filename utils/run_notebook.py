@@ -95,13 +95,16 @@ class RunOutcome:
         return self.error is None
 
 
-def execute(parameters: dict[str, object], notebook: Path = NOTEBOOK) -> RunOutcome:
+def execute(
+    parameters: dict[str, object], notebook: Path, defaults: dict[str, object]
+) -> RunOutcome:
     """Reserve a run folder, execute ``notebook`` with ``parameters`` into it, report the outcome.
 
-    ``parameters`` must already be checked against the notebook (``collect_parameters``).
+    ``parameters`` must already be checked against ``defaults``, the notebook's declared
+    parameters (``notebook_defaults``, read once by the caller).
     A failed run keeps its folder and executed notebook, which shows the error.
     """
-    settings = {**notebook_defaults(notebook), **parameters}
+    settings = {**defaults, **parameters}
     run_name = settings["run_name"] or runs.default_run_name(
         settings["model"], settings["image_size"]
     )
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     show_cell_output()
     defaults = notebook_defaults(args.notebook)
     parameters = collect_parameters(args.parameters_file, args.parameters, defaults)
-    outcome = execute(parameters, args.notebook)
+    outcome = execute(parameters, args.notebook, defaults)
     if not outcome.ok:
         print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
         print(

@@ -102,7 +102,8 @@ def run_sweep(
     execute: Callable[..., run_notebook.RunOutcome] = run_notebook.execute,
 ) -> Path:
     """Run every combination of the sweep; return the folder holding its summary."""
-    config = load_config(config_path, run_notebook.notebook_defaults(notebook))
+    defaults = run_notebook.notebook_defaults(notebook)
+    config = load_config(config_path, defaults)
     summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
     swept = list(config.grid)
     rows = []
@@ -113,7 +114,7 @@ def run_sweep(
             "run_name": run_name_for(config.name, combination),
         }
         try:
-            outcome = execute(parameters, notebook)
+            outcome = execute(parameters, notebook, defaults)
         except Exception as error:  # one broken run must not end the sweep
             outcome = run_notebook.RunOutcome(
                 paths.out_root() / parameters["run_name"], f"{type(error).__name__}: {error}"
