@@ -97,3 +97,52 @@ def test_cosine_schedule_warms_up_then_decays():
     assert rates[0] == pytest.approx(0.0)
     assert rates[1] == pytest.approx(0.1)
     assert rates[1] > rates[2] > rates[3] == pytest.approx(0.001)
+
+
+@pytest.fixture
+def restore_float32():
+    yield
+    training.set_precision("float32")
+
+
+def test_mixed_bfloat16_keeps_softmax_and_colour_statistics_in_float32(restore_float32):
+    assert training.set_precision("mixed_bfloat16") == "mixed_bfloat16"
+    model = models.build_model("brushwork", 32, 3, filters=4)
+    assert model.get_layer("stem").compute_dtype == "bfloat16"
+    assert model.get_layer("stem").variable_dtype == "float32"
+    for name in ("colour_mean", "colour_mean_square", "artist"):
+        assert model.get_layer(name).compute_dtype == "float32"
+    X, y = tiny_problem()
+    X = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)
+    training.compile_model(model, "adamw", 0.01)
+    result = training.train(model, X, y, None, num_epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(result.history["loss"]).all()
+    probabilities = model.predict(X[:4], verbose=0)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"amx_bf16", "avx2"}, "mixed_bfloat16"),
+        ({"avx512_bf16"}, "mixed_bfloat16"),
+        ({"avx2"}, "float32"),
+    ],
+)
+def test_auto_precision_follows_the_processor(monkeypatch, restore_float32, flags, expected):
+    monkeypatch.setattr(training, "cpu_flags", lambda: flags)
+    assert training.set_precision("auto") == expected
+    assert training.keras.mixed_precision.global_policy().name == expected
+
+
+def test_unknown_precision_is_refused_with_choices():
+    with pytest.raises(ValueError, match="float32, mixed_bfloat16"):
+        training.set_precision("float16")
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 amx_bf16\nbugs\t\t: none\n")
+    assert training.cpu_flags(cpuinfo) == {"fpu", "sse2", "amx_bf16"}
+    assert training.cpu_flags(tmp_path / "missing") == set()

@@ -19,6 +19,11 @@ def _inputs(image_size: int) -> keras.KerasTensor:
     return keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="painting")
 
 
+def _artist_head(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    # float32 even under a mixed-precision policy, so the softmax and the loss stay exact.
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="artist")(x)
+
+
 def build_shallow(image_size: int, num_classes: int, filters: int = 32) -> keras.Model:
     """The reference solution: one 3x3 convolution, ReLU, Flatten, a softmax Dense layer."""
     inputs = _inputs(image_size)
@@ -26,7 +31,7 @@ def build_shallow(image_size: int, num_classes: int, filters: int = 32) -> keras
     x = layers.Conv2D(filters, 3, padding="same", name="conv")(x)
     x = layers.Activation("relu", name="relu")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="artist")(x)
+    outputs = _artist_head(x, num_classes)
     return keras.Model(inputs, outputs, name="shallow")
 
 
@@ -40,7 +45,7 @@ def build_lenet(image_size: int, num_classes: int, filters: int = 32) -> keras.M
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="artist")(x)
+    outputs = _artist_head(x, num_classes)
     return keras.Model(inputs, outputs, name="lenet")
 
 
@@ -63,7 +68,7 @@ def build_cnn(image_size: int, num_classes: int, filters: int = 32) -> keras.Mod
         x = layers.MaxPooling2D(2, name=f"b{block}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="average")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="artist")(x)
+    outputs = _artist_head(x, num_classes)
     return keras.Model(inputs, outputs, name="cnn")
 
 
@@ -84,11 +89,14 @@ def build_brushwork(image_size: int, num_classes: int, filters: int = 32) -> ker
     features before the softmax layer. Train it on random crops (``crop_size``).
     """
     inputs = _inputs(image_size)
-    x = layers.Rescaling(1 / 255, name="to_unit_range")(inputs)
-    x = layers.RandomFlip("horizontal", name="flip")(x)
-    colour_mean = layers.GlobalAveragePooling2D(name="colour_mean")(x)
-    squares = layers.Multiply(name="squares")([x, x])
-    colour_square = layers.GlobalAveragePooling2D(name="colour_mean_square")(squares)
+    pixels = layers.Rescaling(1 / 255, dtype="float32", name="to_unit_range")(inputs)
+    # The colour statistics average thousands of pixels, so they stay in float32.
+    colour_mean = layers.GlobalAveragePooling2D(dtype="float32", name="colour_mean")(pixels)
+    squares = layers.Multiply(dtype="float32", name="squares")([pixels, pixels])
+    colour_square = layers.GlobalAveragePooling2D(dtype="float32", name="colour_mean_square")(
+        squares
+    )
+    x = layers.RandomFlip("horizontal", name="flip")(pixels)
     x = _conv_bn_relu(x, filters, "stem", strides=2)
     for block, width in enumerate((2 * filters, 4 * filters, 8 * filters), start=1):
         x = _conv_bn_relu(x, width, f"b{block}_conv1")
@@ -97,7 +105,7 @@ def build_brushwork(image_size: int, num_classes: int, filters: int = 32) -> ker
     x = layers.GlobalAveragePooling2D(name="average")(x)
     x = layers.Concatenate(name="with_colour")([x, colour_mean, colour_square])
     x = layers.Dropout(0.3, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="artist")(x)
+    outputs = _artist_head(x, num_classes)
     return keras.Model(inputs, outputs, name="brushwork")
 
 
@@ -192,7 +200,7 @@ def build_transfer(
     x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="average")(x)
     x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="artist")(x)
+    outputs = _artist_head(x, num_classes)
     return keras.Model(inputs, outputs, name=f"{name}_{'finetune' if fine_tune else 'frozen'}")
 
 

@@ -2,12 +2,16 @@
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from utils.backend import keras, tf
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
+NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,36 @@ def set_seed(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The processor's feature flags as Linux lists them in ``cpuinfo``; empty elsewhere."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def set_precision(precision: str) -> str:
+    """Set Keras's global dtype policy and return the policy now in force.
+
+    ``"mixed_bfloat16"`` computes in bfloat16 and keeps the weights in float32; on a
+    processor with native bfloat16 (``NATIVE_BF16_CPU_FLAGS``) or a GPU that roughly
+    halves training time, elsewhere it is slower than float32. ``"auto"`` picks it only
+    where it is native. Call it before building the model.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        native = bool(cpu_flags() & set(NATIVE_BF16_CPU_FLAGS))
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        precision = "mixed_bfloat16" if native or has_gpu else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    return precision
 
 
 def make_optimizer(
