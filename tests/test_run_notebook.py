@@ -59,6 +59,7 @@ def test_the_notebook_declares_every_documented_parameter():
         "cosine_decay",
         "weights",
         "fine_tune",
+        "precision",
     }
     assert set(declared) == expected
     assert declared["data_dir"] == ""
