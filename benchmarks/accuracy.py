@@ -156,7 +156,9 @@ def child(name: str, overrides: dict, holdout: bool, save_model: Path | None) ->
     training.set_seed(SEED)
     precision = training.set_precision(config["precision"])
     input_size = config["crop_size"] or config["image_size"]
-    network = models.build_model(config["model"], input_size, len(data.class_names))
+    network = models.build_model(
+        config["model"], input_size, len(data.class_names), config.get("filters", 32)
+    )
     steps = config["num_epochs"] * training.steps_per_epoch(len(y_train), 32)
     training.compile_model(
         network,

@@ -32,6 +32,7 @@ def test_kaggle_params_are_the_benchmarked_recipe():
     ):
         assert kaggle[name] == recipe[name], name
     assert kaggle["cosine_decay"] == recipe["cosine"]
+    assert kaggle["filters"] == recipe.get("filters", 32)
     assert kaggle["batch_size"] == 32
     assert kaggle["seed"] == load_accuracy_benchmark().SEED
 
