@@ -20,7 +20,6 @@ whole process's, libraries included).
 import argparse
 import json
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
@@ -225,6 +224,8 @@ def main() -> None:
         return
     if not DATA.is_dir():
         sys.exit(f"Real paintings not found at {DATA}; the benchmark needs ../shared/data.")
+    from fresh_process import run_child
+
     measured_on = (
         "a held-out fifth of the training split" if args.holdout else "the validation split"
     )
@@ -242,13 +243,7 @@ def main() -> None:
     if args.save_model:
         child_args.append(f"--save-model={args.save_model.resolve()}")
     for name in args.only or CONFIGS:
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", name, *child_args],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        r = json.loads(output.strip().splitlines()[-1])
+        r = run_child(__file__, name, *child_args)
         print(
             f"| {CONFIGS[name]['label']}{suffix} | {r['parameters']:,} | {r['precision']} | "
             f"{r['train_accuracy']:.1%} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | "

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -110,14 +109,9 @@ def child(method: str, folder: Path, size: int) -> None:
 
 def measure(method: str, folder: Path, size: int) -> dict:
     """Run ``child`` in a fresh interpreter and return its measurement."""
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", method, str(folder), str(size)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    from fresh_process import run_child
+
+    return run_child(__file__, method, str(folder), str(size))
 
 
 def main() -> None:

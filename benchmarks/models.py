@@ -12,7 +12,6 @@ only measured, never used to choose anything.
 import argparse
 import json
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
@@ -69,6 +68,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.data, args.size, args.epochs, args.seed)
         return
+    from fresh_process import run_child
+
     print(
         f"Data: {args.data or 'built-in synthetic sample'}; {args.size} px; "
         f"{args.epochs} epochs; batch 32; seed {args.seed}\n"
@@ -79,26 +80,18 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for config in CONFIGS:
-        output = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                config,
-                "--data",
-                args.data,
-                "--size",
-                str(args.size),
-                "--epochs",
-                str(args.epochs),
-                "--seed",
-                str(args.seed),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        r = json.loads(output.strip().splitlines()[-1])
+        r = run_child(
+            __file__,
+            config,
+            "--data",
+            args.data,
+            "--size",
+            str(args.size),
+            "--epochs",
+            str(args.epochs),
+            "--seed",
+            str(args.seed),
+        )
         print(
             f"| {config} | {r['parameters']:,} | {r['train_accuracy']:.1%} | {r['accuracy']:.1%} | "
             f"{r['macro_f1']:.3f} | {r['seconds']:.0f} s | {r['peak_mib']:,.0f} MiB |",
