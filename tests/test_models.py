@@ -38,6 +38,23 @@ def test_cnn_is_small_and_pools_globally():
     assert "GlobalAveragePooling2D" in {type(layer).__name__ for layer in model.layers}
 
 
+def test_brushwork_is_the_benchmarked_recipe_network():
+    model = models.build_model("brushwork", 128, 10, filters=32)
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    # (name, output side, filters): the stride-2 stem, one convolution at that scale,
+    # then two blocks of two, each block after a halving.
+    assert [(c.name, c.output.shape[1], c.filters) for c in convolutions] == [
+        ("stem", 64, 32),
+        ("b1_conv1", 64, 64),
+        ("b2_conv1", 32, 128),
+        ("b2_conv2", 32, 128),
+        ("b3_conv1", 16, 256),
+        ("b3_conv2", 16, 256),
+    ]
+    assert model.count_params() == 1_131_302
+    assert model.get_layer("with_colour").output.shape[-1] == 256 + 6
+
+
 def test_unknown_model_is_refused_with_choices():
     with pytest.raises(ValueError, match="shallow"):
         models.build_model("resnet9000", 32, 10)
