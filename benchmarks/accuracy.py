@@ -35,6 +35,7 @@ CONFIGS = {
     "reference": {
         "label": "Reference: one conv layer, Flatten, Dense; SGD 0.01; 200 px; 40 epochs",
         "model": "shallow",
+        "filters": 32,
         "image_size": 200,
         "crop_size": 0,
         "optimizer": "sgd",
@@ -48,6 +49,7 @@ CONFIGS = {
     "lenet": {
         "label": "Student LeNet: conv blocks 32/64, dense 128, dropout; Adam; 128 px; 50 epochs",
         "model": "lenet",
+        "filters": 32,
         "image_size": 128,
         "crop_size": 0,
         "optimizer": "adam",
@@ -62,6 +64,7 @@ CONFIGS = {
         "label": "Recipe: brushwork CNN, 128 px crops of 160 px, 10 views; AdamW cosine; "
         "bfloat16; 90 epochs",
         "model": "brushwork",
+        "filters": 32,
         "image_size": 160,
         "crop_size": 128,
         "optimizer": "adamw",
@@ -104,7 +107,7 @@ def child(name: str, overrides: dict, holdout: bool, save_model: Path | None) ->
     precision = training.set_precision(config["precision"])
     input_size = config["crop_size"] or config["image_size"]
     network = models.build_model(
-        config["model"], input_size, len(data.class_names), config.get("filters", 32)
+        config["model"], input_size, len(data.class_names), config["filters"]
     )
     steps = config["num_epochs"] * training.steps_per_epoch(len(y_train), 32)
     training.compile_model(

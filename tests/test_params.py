@@ -17,10 +17,12 @@ def load_accuracy_benchmark():
 
 
 def test_kaggle_params_are_the_benchmarked_recipe():
-    recipe = load_accuracy_benchmark().CONFIGS["recipe"]
+    benchmark = load_accuracy_benchmark()
+    recipe = benchmark.CONFIGS["recipe"]
     kaggle = yaml.safe_load((paths.PROJECT_ROOT / "params" / "kaggle.yaml").read_text())
     for name in (
         "model",
+        "filters",
         "image_size",
         "crop_size",
         "optimizer",
@@ -32,9 +34,8 @@ def test_kaggle_params_are_the_benchmarked_recipe():
     ):
         assert kaggle[name] == recipe[name], name
     assert kaggle["cosine_decay"] == recipe["cosine"]
-    assert kaggle["filters"] == recipe.get("filters", 32)
     assert kaggle["batch_size"] == 32
-    assert kaggle["seed"] == load_accuracy_benchmark().SEED
+    assert kaggle["seed"] == benchmark.SEED
 
 
 def test_benchmark_overrides_are_read_as_yaml():
