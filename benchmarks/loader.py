@@ -76,7 +76,6 @@ def load_ours(files: list[Path], size: int):
 
 def child(method: str, folder: Path, size: int) -> None:
     """Measure one method once, in this process, and print a JSON line."""
-    sys.path.insert(0, str(PROJECT_ROOT))
     import cv2  # noqa: F401  (imported before the baseline, like every library)
     import numpy  # noqa: F401
 

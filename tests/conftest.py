@@ -75,11 +75,10 @@ def make_dataset(root: Path, layout: str, classes: dict[str, tuple[int, int]]) -
 
 def write_notebook(path: Path, parameters: str, body: str) -> Path:
     """A small notebook for the project's kernel: a tagged parameters cell, then ``body``,
-    which can ``from utils import ...`` wherever the notebook lies."""
+    which can ``from utils import ...`` wherever the notebook lies (the project is installed)."""
     parameters_cell = new_code_cell(parameters)
     parameters_cell.metadata["tags"] = ["parameters"]
-    setup = f"import sys\nsys.path.insert(0, {str(paths.PROJECT_ROOT)!r})\n"
-    notebook = new_notebook(cells=[parameters_cell, new_code_cell(setup + body)])
+    notebook = new_notebook(cells=[parameters_cell, new_code_cell(body)])
     notebook.metadata["kernelspec"] = {
         "name": "cnn-artists",
         "display_name": "Python 3 (cnn-artists)",
