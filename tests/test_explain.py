@@ -16,6 +16,24 @@ def test_grad_cam_shape_and_range(name):
     assert heatmap.min() >= 0 and heatmap.max() <= 1
 
 
+@pytest.fixture
+def restore_float32():
+    yield
+    training.set_precision("float32")
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_grad_cam_is_float32_under_mixed_precision(name, precision, restore_float32):
+    training.set_precision(precision)
+    model = models.build_model(name, 32, 3, filters=4, weights=None)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    heatmap = explain.grad_cam(model, image, class_index=2)
+    assert heatmap.dtype == np.float32
+    assert heatmap.shape == (32, 32)
+    assert np.isfinite(heatmap).all() and heatmap.min() >= 0 and heatmap.max() <= 1
+
+
 def test_feature_layer_is_the_last_convolutional_stage():
     assert explain.last_feature_layer(models.build_model("shallow", 16, 3)) == "relu"
     assert explain.last_feature_layer(models.build_model("cnn", 16, 3)) == "b3_relu2"

@@ -123,22 +123,60 @@ def test_mixed_bfloat16_keeps_softmax_and_colour_statistics_in_float32(restore_f
 
 
 @pytest.mark.parametrize(
-    ("flags", "expected"),
+    ("flags", "gpus", "expected"),
     [
-        ({"amx_bf16", "avx2"}, "mixed_bfloat16"),
-        ({"avx512_bf16"}, "mixed_bfloat16"),
-        ({"avx2"}, "float32"),
+        ({"amx_bf16", "avx2"}, [], "mixed_bfloat16"),
+        ({"avx512_bf16"}, [], "mixed_bfloat16"),
+        ({"avx2"}, [], "float32"),
+        ({"avx2"}, [(8, 0)], "mixed_bfloat16"),
+        ({"avx2"}, [(9, 0), (8, 6)], "mixed_bfloat16"),
+        ({"amx_bf16"}, [(7, 5)], "mixed_float16"),
+        ({"avx2"}, [(8, 6), (7, 0)], "mixed_float16"),
     ],
 )
-def test_auto_precision_follows_the_processor(monkeypatch, restore_float32, flags, expected):
+def test_auto_precision_follows_the_processor_and_gpus(
+    monkeypatch, restore_float32, flags, gpus, expected
+):
     monkeypatch.setattr(training, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(training, "gpu_compute_capabilities", lambda: gpus)
     assert training.set_precision("auto") == expected
     assert training.keras.mixed_precision.global_policy().name == expected
 
 
+def test_gpu_compute_capabilities_reads_the_device_details(monkeypatch):
+    monkeypatch.setattr(training.tf.config, "list_physical_devices", lambda kind: ["gpu0", "gpu1"])
+    details = {"gpu0": {"compute_capability": (8, 6)}, "gpu1": {"compute_capability": (7, 5)}}
+    monkeypatch.setattr(training.tf.config.experimental, "get_device_details", details.get)
+    assert training.gpu_compute_capabilities() == [(8, 6), (7, 5)]
+
+
+def test_mixed_float16_trains_a_step_with_loss_scaling(restore_float32):
+    assert training.set_precision("mixed_float16") == "mixed_float16"
+    model = models.build_model("cnn", 16, 3, filters=4)
+    assert model.get_layer("b1_conv1").compute_dtype == "float16"
+    assert model.get_layer("artist").compute_dtype == "float32"
+    training.compile_model(model, "adam", 0.001)
+    assert isinstance(model.optimizer, training.keras.optimizers.LossScaleOptimizer)
+    X, y = tiny_problem()
+    result = training.train(model, X, y, None, num_epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(result.history["loss"]).all()
+    assert model.predict(X[:2], verbose=0).dtype == np.float32
+
+
 def test_unknown_precision_is_refused_with_choices():
-    with pytest.raises(ValueError, match="float32, mixed_bfloat16"):
-        training.set_precision("float16")
+    with pytest.raises(ValueError, match="float32, mixed_bfloat16, mixed_float16"):
+        training.set_precision("float8")
+
+
+def test_a_diverging_run_stops_and_is_refused(restore_float32):
+    X, y = tiny_problem()
+    model = models.build_model("shallow", X.shape[1], 3, filters=2)
+    training.compile_model(model, "sgd", 1e30)
+    result = training.train(model, X, y, None, num_epochs=5, batch_size=4, verbose=0)
+    assert len(result.history["loss"]) < 5 or not np.isfinite(result.history["loss"][-1])
+    with pytest.raises(training.NonFiniteTrainingError, match="learning_rate"):
+        training.require_finite(result.history)
+    training.require_finite({"loss": [2.0, 1.5], "val_loss": [2.1, 1.9], "accuracy": [0.1, 0.2]})
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):

@@ -5,7 +5,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for each image, shape (N, number of classes).
+    """Class probabilities for each image, shape (N, number of classes), as float32.
 
     When the model takes smaller images than ``X`` holds (it was trained on crops), the
     answer is the mean over ten views: the centre and four corner crops, each also
@@ -13,7 +13,7 @@ def predict_proba(model, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """
     crop_size = model.input_shape[1]
     if X.shape[1] == crop_size:
-        return np.asarray(model.predict(X, batch_size=batch_size, verbose=0))
+        return np.asarray(model.predict(X, batch_size=batch_size, verbose=0), dtype=np.float32)
     size_y, size_x = X.shape[1:3]
     top, left = (size_y - crop_size) // 2, (size_x - crop_size) // 2
     corners = [
@@ -27,7 +27,10 @@ def predict_proba(model, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
     views += [view[:, :, ::-1] for view in views]
     return np.mean(
         [
-            np.asarray(model.predict(np.ascontiguousarray(v), batch_size=batch_size, verbose=0))
+            np.asarray(
+                model.predict(np.ascontiguousarray(v), batch_size=batch_size, verbose=0),
+                dtype=np.float32,
+            )
             for v in views
         ],
         axis=0,

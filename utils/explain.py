@@ -54,14 +54,17 @@ def grad_cam(
     """A heatmap in [0, 1] of ``image``'s height and width for the class ``class_index``.
 
     ``image`` is one uint8 RGB array as the model takes it. The gradient is taken of the
-    log-probability, which does not vanish when the softmax is saturated.
+    log-probability, which does not vanish when the softmax is saturated. The map is
+    float32 whatever precision the model computes in.
     """
     feature_layer = model.get_layer(layer_name or last_feature_layer(model))
     batch = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
         features, probabilities = _features_and_probabilities(model, feature_layer, batch, tape)
         score = tf.math.log(probabilities[:, class_index] + 1e-9)
-    gradients = tape.gradient(score, features)
+    # Under a mixed-precision policy both are 16-bit; NumPy and OpenCV get float32.
+    gradients = tf.cast(tape.gradient(score, features), tf.float32)
+    features = tf.cast(features, tf.float32)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0].numpy()
     if cam.max() > 0:

@@ -9,9 +9,15 @@ import numpy as np
 from utils.backend import keras, tf
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# NVIDIA GPUs compute in bfloat16 natively from compute capability 8.0 (Ampere) on.
+BF16_GPU_CAPABILITY = (8, 0)
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Training produced a loss that is not a finite number; its model is not worth using."""
 
 
 @dataclass(frozen=True)
@@ -40,20 +46,42 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
+def gpu_compute_capabilities() -> list[tuple[int, int]]:
+    """The CUDA compute capability (major, minor) of every visible GPU; empty without one."""
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capabilities.append(tuple(details.get("compute_capability", (0, 0))))
+    return capabilities
+
+
+def choose_precision(flags: set[str], gpu_capabilities: list[tuple[int, int]]) -> str:
+    """What ``precision="auto"`` means on a machine with these CPU flags and GPUs.
+
+    With GPUs: ``mixed_bfloat16`` when every one has compute capability 8.0 or newer,
+    else ``mixed_float16`` (Keras then scales the loss so small gradients survive).
+    Without: ``mixed_bfloat16`` where the processor has bfloat16 units, else float32.
+    """
+    if gpu_capabilities:
+        if min(gpu_capabilities) >= BF16_GPU_CAPABILITY:
+            return "mixed_bfloat16"
+        return "mixed_float16"
+    return "mixed_bfloat16" if flags & set(NATIVE_BF16_CPU_FLAGS) else "float32"
+
+
 def set_precision(precision: str) -> str:
     """Set Keras's global dtype policy and return the policy now in force.
 
-    ``"mixed_bfloat16"`` computes in bfloat16 and keeps the weights in float32. On a
-    processor with native bfloat16 (``NATIVE_BF16_CPU_FLAGS``) or a GPU it speeds training
-    up (about 1.3x over whole runs on Intel AMX); elsewhere it is slower than float32.
-    ``"auto"`` picks it only where it is native. Call it before building the model.
+    The mixed policies compute in 16 bits and keep the weights in float32. On a
+    processor with native bfloat16 (``NATIVE_BF16_CPU_FLAGS``) or a GPU they speed
+    training up; on other processors they are slower than float32. ``"auto"`` picks
+    one only where it is native (``choose_precision``). Call it before building the
+    model. Whatever the policy, the models' softmax output is float32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if precision == "auto":
-        native = bool(cpu_flags() & set(NATIVE_BF16_CPU_FLAGS))
-        has_gpu = bool(tf.config.list_physical_devices("GPU"))
-        precision = "mixed_bfloat16" if native or has_gpu else "float32"
+        precision = choose_precision(cpu_flags(), gpu_compute_capabilities())
     keras.mixed_precision.set_global_policy(precision)
     return precision
 
@@ -194,8 +222,23 @@ def train(
         batch_size=fit_batch_size,
         shuffle=shuffle,
         verbose=verbose,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
     )
     seconds = time.perf_counter() - start
     return TrainingResult(
         {k: [float(v) for v in vals] for k, vals in history.history.items()}, seconds
     )
+
+
+def require_finite(history: dict[str, list[float]]) -> None:
+    """Raise ``NonFiniteTrainingError`` if any recorded loss is NaN or infinite.
+
+    ``train`` stops at the first such batch (Keras's ``TerminateOnNaN``); this turns
+    that silent stop into an error, so the run is marked failed rather than finished.
+    """
+    for name, values in history.items():
+        if name.endswith("loss") and not np.isfinite(values).all():
+            raise NonFiniteTrainingError(
+                f"Training diverged: {name} reached {values[-1]} by epoch {len(values)}. "
+                "Try a smaller learning_rate."
+            )
