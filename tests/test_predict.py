@@ -15,11 +15,13 @@ from utils.backend import keras
 NAMES = ["Cezanne", "Degas", "Monet"]
 
 
-def save_trained(run_dir, image_size=16):
+def save_trained(run_dir, image_size=16, status=runs.FINISHED):
     run_dir.mkdir(parents=True, exist_ok=True)
     model = models.build_model("shallow", image_size, len(NAMES), filters=4)
     runs.save_model(model, run_dir / "model.keras")
     predict.write_model_info(run_dir, NAMES, image_size, "crop", "shallow", "")
+    if status:
+        runs.write_status(run_dir, status)
     return run_dir / "model.keras"
 
 
@@ -87,6 +89,19 @@ def test_command_line_uses_the_newest_model(tmp_path, paintings, monkeypatch, ca
     assert "missing.jpg" in printed and "could not be read" in printed
     assert "not proof of authorship" in printed
     assert "SYNTHETIC" in printed
+
+
+@pytest.mark.parametrize("status", [runs.FAILED, runs.RUNNING, None])
+def test_the_default_model_is_never_from_an_unfinished_run(tmp_path, monkeypatch, status):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    finished = save_trained(tmp_path / "out" / "finished")
+    past = time.time() - 3600
+    os.utime(finished, (past, past))
+    save_trained(tmp_path / "out" / "newer-but-unfinished", status=status)
+    assert predict.newest_model() == finished
+    (finished.parent / runs.STATUS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match=r"2 model\(s\) there belong to runs that did not"):
+        predict.newest_model()
 
 
 def test_command_line_without_model_or_readable_paintings(tmp_path, monkeypatch, capsys):

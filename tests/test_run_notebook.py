@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from conftest import write_notebook
 
-from utils import run_notebook
+from utils import run_notebook, runs
 
 DEFAULTS = {"image_size": 64, "num_epochs": 15, "run_name": "", "model": "cnn", "data_dir": ""}
 
@@ -48,6 +48,8 @@ def test_the_notebook_declares_every_documented_parameter():
         "optimizer",
         "learning_rate",
         "validation_split",
+        "holdout_fold",
+        "holdout_folds",
         "seed",
         "run_name",
         "verbose",
@@ -108,3 +110,43 @@ def test_a_failing_run_reports_and_keeps_its_notebook(tmp_path, monkeypatch, cap
     assert run_notebook.main(args) == 1
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert (tmp_path / "out" / "ok" / "notebook.ipynb").is_file()
+
+
+def tracked_notebook(path, last_cell: str):
+    """A notebook that tracks its status like the real one, then runs ``last_cell``."""
+    notebook = write_notebook(
+        path,
+        'run_name = ""\nmodel = "cnn"\nimage_size = 8',
+        "from utils import runs\n"
+        "run_dir = runs.create_run_dir(run_name)\n"
+        "runs.track_status(run_dir)",
+    )
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(last_cell))
+    nbformat.write(nb, notebook)
+    return notebook
+
+
+@pytest.mark.parametrize(
+    ("last_cell", "cell", "error"),
+    [
+        ("x = 1\nraise ValueError('no paintings')", 4, "ValueError: no paintings"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", None, "DeadKernelError"),
+        ("runs.finish(run_dir)", None, None),
+    ],
+)
+def test_status_json_says_how_the_run_ended(tmp_path, monkeypatch, last_cell, cell, error):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    notebook = tracked_notebook(tmp_path / "tracked.ipynb", last_cell)
+    exit_code = run_notebook.main(["--notebook", str(notebook), "-p", "run_name", "tracked"])
+    status = runs.read_status(tmp_path / "out" / "tracked")
+    if error is None:
+        assert exit_code == 0
+        assert status["status"] == runs.FINISHED
+        return
+    assert exit_code == 1
+    assert status["status"] == runs.FAILED
+    assert status["cell"] == cell
+    assert error in status["error"]
+    if cell:
+        assert status["cell_source"] == "x = 1"

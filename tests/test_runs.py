@@ -66,3 +66,21 @@ def test_library_versions_names_the_stack():
     versions = runs.library_versions()
     assert {"python", "tensorflow", "keras", "numpy", "opencv-python-headless"} <= set(versions)
     assert versions["keras"].startswith("3.")
+
+
+def test_status_is_written_whole_and_read_back(tmp_path):
+    assert runs.read_status(tmp_path) == {"status": "unknown"}
+    runs.track_status(tmp_path)
+    assert runs.read_status(tmp_path)["status"] == runs.RUNNING
+    runs.mark_failed(tmp_path, 7, "ValueError: bad", "\n\nresult = train()\nmore")
+    status = runs.read_status(tmp_path)
+    assert (status["status"], status["cell"], status["cell_source"], status["error"]) == (
+        runs.FAILED,
+        7,
+        "result = train()",
+        "ValueError: bad",
+    )
+    runs.finish(tmp_path)
+    assert runs.read_status(tmp_path)["status"] == runs.FINISHED
+    (tmp_path / runs.STATUS_FILE).write_text("[1, 2")
+    assert runs.read_status(tmp_path) == {"status": "unknown"}

@@ -130,15 +130,23 @@ def example_painting(
 
 
 def newest_model(out_root: Path | None = None) -> Path:
-    """The most recently written ``model.keras`` in any run folder under ``out/``."""
+    """The most recently written ``model.keras`` of a finished run under ``out/``.
+
+    Runs whose ``status.json`` says anything but finished (failed, still running,
+    diverged, or from before status files) are passed over; name one with ``--model``.
+    """
     out_root = Path(out_root or paths.out_root())
-    candidates = sorted(out_root.glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise FileNotFoundError(
-            f"No trained model under {paths.display(out_root)}/. Run `make run` first, "
-            "or pass one with MODEL=out/<run>/model.keras."
+    models = sorted(out_root.glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
+    finished = [p for p in models if runs.read_status(p.parent)["status"] == runs.FINISHED]
+    if not finished:
+        passed_over = (
+            f" ({len(models)} model(s) there belong to runs that did not finish)" if models else ""
         )
-    return candidates[-1]
+        raise FileNotFoundError(
+            f"No finished run with a model under {paths.display(out_root)}/{passed_over}. "
+            "Run `make run` first, or pass one with MODEL=out/<run>/model.keras."
+        )
+    return finished[-1]
 
 
 def attribute(trained: TrainedModel, painting_paths: Sequence[Path]) -> list[Attribution]:

@@ -102,7 +102,9 @@ def execute(
 
     ``parameters`` must already be checked against ``defaults``, the notebook's declared
     parameters (``notebook_defaults``, read once by the caller).
-    A failed run keeps its folder and executed notebook, which shows the error.
+    A failed run keeps its folder and executed notebook, which shows the error; its
+    ``status.json`` names the cell (the notebook writes it, or this function when the
+    kernel itself died).
     """
     settings = {**defaults, **parameters}
     run_name = settings["run_name"] or runs.default_run_name(
@@ -127,6 +129,11 @@ def execute(
         )
     except papermill.PapermillExecutionError as error:
         return RunOutcome(run_dir, f"cell {error.exec_count}: {error.ename}: {error.evalue}")
+    except Exception as error:  # the kernel died or timed out: no cell reported an error
+        message = f"{type(error).__name__}: {error}".strip()
+        if runs.read_status(run_dir)["status"] in (runs.RUNNING, "unknown"):
+            runs.mark_failed(run_dir, None, message)
+        return RunOutcome(run_dir, message)
     finally:
         (run_dir / runs.RESERVED_MARKER).unlink(missing_ok=True)
     return RunOutcome(run_dir)

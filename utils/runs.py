@@ -1,4 +1,6 @@
-"""Run folders that never overwrite one another, and atomic writes of their artifacts."""
+"""Run folders that never overwrite one another, atomic writes of their artifacts, and
+``status.json``, which always says whether a run is running, finished or failed (and where).
+"""
 
 import csv
 import io
@@ -6,14 +8,20 @@ import json
 import os
 import platform
 import re
+import resource
 import tempfile
 import time
+import traceback
 from importlib.metadata import version
 from pathlib import Path
 
 from utils import paths
 
 RESERVED_MARKER = ".reserved"
+STATUS_FILE = "status.json"
+RUNNING, FINISHED, FAILED = "running", "finished", "failed"
+# The IPython hook that marks the current run failed when a cell raises (one per kernel).
+_status_hook = None
 
 
 def library_versions() -> dict[str, str]:
@@ -121,3 +129,66 @@ def save_model(model, path: Path) -> Path:
     model.save(temporary)
     os.replace(temporary, path)
     return path
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def write_status(run_dir: Path, status: str, **details: object) -> Path:
+    """Record the run's state in ``<run_dir>/status.json``, with the time and any details."""
+    return write_json(Path(run_dir) / STATUS_FILE, {"status": status, "time": _now(), **details})
+
+
+def read_status(run_dir: Path) -> dict:
+    """The run's ``status.json``; ``{"status": "unknown"}`` when it is missing or unreadable."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"status": "unknown"}
+    return status if isinstance(status, dict) and "status" in status else {"status": "unknown"}
+
+
+def mark_failed(run_dir: Path, cell: int | None, error: str, source: str = "") -> Path:
+    """Mark the run failed, naming the cell (execution count and first line) and the error."""
+    first_line = next((line for line in source.splitlines() if line.strip()), "")
+    return write_status(run_dir, FAILED, cell=cell, cell_source=first_line[:120], error=error)
+
+
+def track_status(run_dir: Path) -> None:
+    """Mark ``run_dir`` running, and failed as soon as any later notebook cell raises.
+
+    Inside IPython (JupyterLab or papermill) a ``post_run_cell`` hook records the failing
+    cell and its error; ``finish`` marks the run finished. Calling it again (re-running
+    the setup cell) replaces the previous hook.
+    """
+    global _status_hook
+    write_status(run_dir, RUNNING, pid=os.getpid())
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    if _status_hook is not None:
+        shell.events.unregister("post_run_cell", _status_hook)
+
+    def record_failure(result) -> None:
+        error = result.error_in_exec or result.error_before_exec
+        if error is not None:
+            message = "".join(traceback.format_exception_only(type(error), error)).strip()
+            mark_failed(run_dir, result.execution_count, message, result.info.raw_cell or "")
+
+    shell.events.register("post_run_cell", record_failure)
+    _status_hook = record_failure
+
+
+def finish(run_dir: Path) -> Path:
+    """Mark the run finished: every cell ran."""
+    return write_status(run_dir, FINISHED)
+
+
+def peak_memory_mib() -> float:
+    """The largest resident memory this process has used so far, in MiB (Linux counts KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
