@@ -156,3 +156,27 @@ def test_real_subset_matches_its_manifest(subset_dir):
         found = Counter(files.class_names[label] for label in split.labels)
         assert found == expected
     assert len(files.train.paths) + len(files.val.paths) == len(rows) == 1230
+
+
+def test_holdout_folds_partition_the_training_split_and_skip_validation(tmp_path):
+    root = make_dataset(tmp_path / "d", "kaggle", {c: (10, 3) for c in ("A", "B", "C")})
+    every_training_file = set(dataset.collect_files(root).train.paths)
+    held_out = []
+    for fold in range(1, 6):
+        files = dataset.collect_files(root, holdout_fold=fold, holdout_folds=5, seed=fold)
+        train, val = set(files.train.paths), set(files.val.paths)
+        assert not train & val
+        assert train | val == every_training_file
+        assert np.bincount(files.val.labels).tolist() == [2, 2, 2]
+        assert all("training" in p.parts for p in val)
+        held_out.append(val)
+    assert set().union(*held_out) == every_training_file
+    again = dataset.collect_files(root, holdout_fold=2, holdout_folds=5, seed=99)
+    assert set(again.val.paths) == held_out[1]
+
+
+@pytest.mark.parametrize(("fold", "folds"), [(6, 5), (-1, 5), (1, 1), (1, 20)])
+def test_impossible_holdout_folds_are_refused(tmp_path, fold, folds):
+    root = make_dataset(tmp_path / "d", "kaggle", {c: (10, 3) for c in ("A", "B")})
+    with pytest.raises(dataset.DatasetError, match=r"holdout_folds?"):
+        dataset.collect_files(root, holdout_fold=fold, holdout_folds=folds)

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+# Folds for tuning are drawn with this fixed seed, so fold k holds the same paintings in
+# every run, whatever the training seed: candidates are compared on the same images.
+FOLD_SEED = 0
 KAGGLE_URL = "https://www.kaggle.com/datasets/delayedkarma/impressionist-classifier-data"
 
 HOW_TO_GET_DATA = f"""\
@@ -139,6 +142,11 @@ def list_split(split_dir: Path, class_names: list[str]) -> SplitFiles:
     return SplitFiles(paths, np.asarray(labels, dtype=np.int64))
 
 
+def _subset(files: SplitFiles, idx: np.ndarray) -> SplitFiles:
+    idx = np.sort(idx)
+    return SplitFiles([files.paths[i] for i in idx], files.labels[idx])
+
+
 def stratified_split(
     files: SplitFiles, validation_split: float, seed: int
 ) -> tuple[SplitFiles, SplitFiles]:
@@ -149,22 +157,50 @@ def stratified_split(
     train_idx, val_idx = train_test_split(
         indices, test_size=validation_split, random_state=seed, stratify=files.labels
     )
-
-    def subset(idx: np.ndarray) -> SplitFiles:
-        idx = np.sort(idx)
-        return SplitFiles([files.paths[i] for i in idx], files.labels[idx])
-
-    return subset(train_idx), subset(val_idx)
+    return _subset(files, train_idx), _subset(files, val_idx)
 
 
-def collect_files(data_dir: Path, validation_split: float = 0.2, seed: int = 42) -> DatasetFiles:
-    """Find the layout, fix the class list from the training split and list both splits."""
+def holdout_split(files: SplitFiles, fold: int, folds: int) -> tuple[SplitFiles, SplitFiles]:
+    """Fold ``fold`` (1 to ``folds``) of a stratified k-fold partition, and the rest.
+
+    For tuning: train on the rest, measure on the fold, and leave the real validation
+    split unread. The partition depends only on the files and ``FOLD_SEED``.
+    """
+    if folds < 2 or not 1 <= fold <= folds:
+        raise DatasetError(
+            f"holdout_fold must lie between 1 and holdout_folds ({folds}), got {fold}; "
+            "holdout_folds must be at least 2."
+        )
+    smallest = int(np.bincount(files.labels).min()) if len(files.labels) else 0
+    if smallest < folds:
+        raise DatasetError(
+            f"An artist has only {smallest} training images, fewer than holdout_folds ({folds})."
+        )
+    partition = StratifiedKFold(n_splits=folds, shuffle=True, random_state=FOLD_SEED)
+    train_idx, held_idx = list(partition.split(np.zeros(len(files.labels)), files.labels))[fold - 1]
+    return _subset(files, train_idx), _subset(files, held_idx)
+
+
+def collect_files(
+    data_dir: Path,
+    validation_split: float = 0.2,
+    seed: int = 42,
+    holdout_fold: int = 0,
+    holdout_folds: int = 5,
+) -> DatasetFiles:
+    """Find the layout, fix the class list from the training split and list both splits.
+
+    With ``holdout_fold`` k > 0 the "validation" split is fold k of ``holdout_folds`` of
+    the training split (see ``holdout_split``), and the real validation split is not read.
+    """
     layout = find_layout(data_dir)
     class_names = find_class_names(layout.train_dir)
     if not class_names:
         raise DatasetError(f"{layout.train_dir} holds no class folders.\n\n{HOW_TO_GET_DATA}")
     train = list_split(layout.train_dir, class_names)
-    if layout.val_dir is None:
+    if holdout_fold:
+        train, val = holdout_split(train, holdout_fold, holdout_folds)
+    elif layout.val_dir is None:
         train, val = stratified_split(train, validation_split, seed)
     else:
         val = list_split(layout.val_dir, class_names)

@@ -70,18 +70,15 @@ def load_split(
     return split, skipped
 
 
-def load_dataset(
-    data_dir: Path,
+def load_files(
+    files: dataset.DatasetFiles,
     image_size: int,
     resize_mode: str = "squash",
-    validation_split: float = 0.2,
-    seed: int = 42,
     use_cache: bool = True,
     progress: bool = False,
 ) -> LoadedDataset:
-    """Load the training and validation splits of ``data_dir`` as uint8 arrays."""
+    """Load both splits of ``files`` (from ``dataset.collect_files``) as uint8 arrays."""
     start = time.perf_counter()
-    files = dataset.collect_files(Path(data_dir), validation_split, seed)
     train, train_skipped = load_split(files.train, image_size, resize_mode, use_cache, progress)
     val, val_skipped = load_split(files.val, image_size, resize_mode, use_cache, progress)
     if len(train.y) == 0:
@@ -94,6 +91,20 @@ def load_dataset(
         files.layout,
         time.perf_counter() - start,
     )
+
+
+def load_dataset(
+    data_dir: Path,
+    image_size: int,
+    resize_mode: str = "squash",
+    validation_split: float = 0.2,
+    seed: int = 42,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> LoadedDataset:
+    """Load the training and validation splits of ``data_dir`` as uint8 arrays."""
+    files = dataset.collect_files(Path(data_dir), validation_split, seed)
+    return load_files(files, image_size, resize_mode, use_cache, progress)
 
 
 def size_statistics(original_sizes: np.ndarray) -> str:
