@@ -5,7 +5,7 @@
 A sweep file names the sweep, optional fixed parameters, and the grid::
 
     name: sample-sizes
-    parameters_files: [params/sample.yaml]   # optional, applied first
+    parameters_files: [params/reference.yaml]   # optional, applied first
     parameters: {num_epochs: 10}             # optional, fixed for every run
     grid:                                    # every combination runs once
       image_size: [32, 64]

@@ -1,0 +1,78 @@
+"""Run the notebook as ``make run`` does and read what the run recorded.
+
+Every training benchmark goes through here: ``python -m utils.run_notebook`` with files
+from ``params/`` and ``-p`` settings, each run in a fresh kernel. Figures come from the
+run's own ``metrics.json``, so a benchmark measures exactly what users run, and the
+``make run`` command it prints reproduces a row.
+"""
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils import paths
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """One executed notebook: the command that ran it, its folder and its metrics."""
+
+    command: str
+    run_dir: Path
+    metrics: dict
+
+    @property
+    def training_seconds(self) -> float:
+        """The ``fit`` time the run recorded, per-epoch validation included."""
+        return float(self.metrics["seconds"]["training"])
+
+
+def benchmark_out_dir(name: str) -> Path:
+    """A fresh folder for one benchmark invocation's runs: ``out/benchmarks/<name>-<time>``."""
+    folder = paths.out_root() / "benchmarks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def make_command(params_files: list[str], settings: dict[str, object]) -> str:
+    """The ``make run`` command a user would type for these files and settings."""
+    arguments = [f"-f {file}" for file in params_files]
+    arguments += [f"-p {name} {shlex.quote(str(value))}" for name, value in settings.items()]
+    return f'make run PARAMS="{" ".join(arguments)}"'
+
+
+def run(
+    params_files: list[str], settings: dict[str, object], run_name: str, out_dir: Path
+) -> NotebookRun:
+    """Execute the notebook through the runner into ``out_dir/run_name``; stop if it fails."""
+    arguments = [part for file in params_files for part in ("-f", file)]
+    for name, value in {**settings, "run_name": run_name}.items():
+        arguments += ["-p", name, str(value)]
+    result = subprocess.run(
+        [sys.executable, "-m", "utils.run_notebook", *arguments],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out_dir)},
+    )
+    run_dir = out_dir / run_name
+    if result.returncode != 0:
+        sys.exit(f"The run {run_dir} failed:\n{result.stderr[-3000:]}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return NotebookRun(make_command(params_files, settings), run_dir, metrics)
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± standard deviation (min-max)`` of a metric over runs, or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return (
+        f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} "
+        f"({min(values):.3f}-{max(values):.3f})"
+    )
