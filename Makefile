@@ -16,7 +16,7 @@ SWEEP ?= sweeps/sample_sizes.yaml
 DATA ?= data/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run predict sweep duplicates test lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run predict sweep duplicates test test-all lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,7 +50,10 @@ sweep: $(PROJECT)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.ya
 duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DATA=data/impressionist
 	$(PY) -m utils.near_duplicates $(DATA)
 
-test: $(PROJECT)  ## Run every test: unit tests, bad-input suite, nbval, papermill on real paintings
+test: $(PROJECT)  ## Run every test but the slow end-to-end ones: unit tests, smoke matrix, nbval
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(PROJECT)  ## make test, plus the slow end-to-end runs on real paintings (what CI runs)
 	$(PY) -m pytest
 
 lint: $(PROJECT)  ## Check code and notebooks with ruff

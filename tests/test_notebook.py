@@ -7,6 +7,8 @@ test path); these tests add what that cannot show on its own.
 import csv
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -15,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import run_notebook
+from utils import run_notebook, runs, sample_data
 from utils.backend import keras
 
 NOTEBOOK = run_notebook.NOTEBOOK
@@ -28,35 +30,41 @@ ARTIFACTS = {
     "learning_curves.png",
     "confusion_matrix.png",
     "model.keras",
+    "model_info.json",
+    "status.json",
+    "grad_cam",
 }
 
 
-def test_papermill_run_on_real_paintings(subset_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
-    exit_code = run_notebook.main(
-        [
-            "-p",
-            "data_dir",
-            str(subset_dir),
-            "-p",
-            "num_epochs",
-            "6",
-            "-p",
-            "image_size",
-            "48",
-            "-p",
-            "run_name",
-            "real",
-            "-p",
-            "verbose",
-            "0",
-        ]
+@pytest.mark.slow
+def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
+    """The README's ``make run`` with params/kaggle.yaml, in bfloat16 and shortened to one
+    epoch: crops, ten views, Grad-CAM and attribution all run, and every artifact is written.
+
+    Slow where the processor has no bfloat16 units: about 12 minutes on 2 cores that emulate it.
+    """
+    out = tmp_path / "out"
+    parameters = (
+        f"-f params/kaggle.yaml -p data_dir {subset_dir} -p num_epochs 1 "
+        "-p precision mixed_bfloat16 -p run_name kaggle -p verbose 0"
     )
-    assert exit_code == 0
-    run_dir = tmp_path / "out" / "real"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", f"PARAMS={parameters}"],
+        cwd=run_notebook.paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = out / "kaggle"
     assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    assert runs.read_status(run_dir)["status"] == runs.FINISHED
+    assert len(list((run_dir / "grad_cam").glob("*.png"))) == 4
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["parameters"]["precision"] == "mixed_bfloat16"
+    assert metrics["parameters"]["crop_size"] == 128
     assert metrics["class_names"] == sorted(
         p.name for p in (subset_dir / "training" / "training").iterdir()
     )
@@ -65,19 +73,20 @@ def test_papermill_run_on_real_paintings(subset_dir, tmp_path, monkeypatch):
     assert metrics["images"] == {"training": splits["training"], "validation": splits["validation"]}
     assert metrics["parameters"]["data_dir"] == str(subset_dir)
     assert metrics["skipped_files"] == []
-    assert metrics["accuracy"] > metrics["chance_accuracy"] + 0.05
+    assert metrics["accuracy"] > metrics["chance_accuracy"]
 
     report = (run_dir / "classification_report.txt").read_text()
     assert [line.split()[0] for line in report.splitlines()[2:12]] == metrics["class_names"]
-    assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + 6
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + 1
     model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.input_shape == (None, 128, 128, 3)
     assert model.output_shape == (None, 10)
 
 
 def head_of_notebook(destination: Path, edit=None) -> Path:
     """Copy the committed notebook up to the arrays section (before training), optionally edited.
 
-    A ``utils`` link beside the copy lets its setup cell find the project's package.
+    The copy lies outside the project: it imports ``utils`` from the installed package.
     """
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     end = next(i for i, c in enumerate(notebook.cells) if "size_statistics" in c.source)
@@ -85,13 +94,12 @@ def head_of_notebook(destination: Path, edit=None) -> Path:
     if edit:
         edit(notebook.cells)
     destination.mkdir(parents=True, exist_ok=True)
-    (destination / "utils").symlink_to(run_notebook.paths.PROJECT_ROOT / "utils")
     path = destination / "head.ipynb"
     nbformat.write(notebook, path)
     return path
 
 
-def run_nbval(path: Path) -> subprocess.CompletedProcess:
+def run_nbval(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     config = run_notebook.paths.PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
     return subprocess.run(
         [
@@ -111,7 +119,7 @@ def run_nbval(path: Path) -> subprocess.CompletedProcess:
         cwd=path.parent,
         capture_output=True,
         text=True,
-        env=os.environ | {"PYTHONPATH": ""},
+        env=os.environ | {"PYTHONPATH": ""} | (env or {}),
         timeout=600,
     )
 
@@ -148,3 +156,22 @@ def test_nbval_catches_a_change_of_class_order_or_shape(tmp_path, change, edit):
     else:
         assert result.returncode == 1, result.stdout[-3000:]
         assert "1 failed" in result.stdout or "2 failed" in result.stdout
+
+
+def alter_stored_versions(cells):
+    """Pretend the notebook was last run elsewhere: other versions of Python and every library."""
+    cell = next(c for c in cells if "runs.library_versions()" in c.source)
+    text = cell.outputs[0]["text"]
+    altered = re.sub(r"(?m)^(\S+ +)\S+$", r"\g<1>0.0.1rc9", text)
+    assert altered != text and altered.count("0.0.1rc9") == len(runs.library_versions())
+    cell.outputs[0]["text"] = altered
+
+
+def test_nbval_passes_on_another_machine(tmp_path):
+    """Other library versions and another data folder (CNN_ARTISTS_DATA) are not failures."""
+    data_root = tmp_path / "data-elsewhere"
+    shutil.copytree(sample_data.ensure_sample_data(), data_root / "sample")
+    notebook = head_of_notebook(tmp_path / "versions", alter_stored_versions)
+    result = run_nbval(notebook, {"CNN_ARTISTS_DATA": str(data_root)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "passed" in result.stdout

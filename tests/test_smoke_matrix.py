@@ -1,0 +1,150 @@
+"""The notebook itself, end to end, for every model it offers, in float32 and in bfloat16.
+
+Each case is one papermill run through the runner that ``make run`` uses, on a tiny
+data set (three paintings per artist, 32 px, one epoch), so what users run is what is
+tested. ``mixed_bfloat16`` is forced even where the processor emulates it slowly: that
+is where 16-bit numbers used to reach OpenCV and end a run after training.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from utils import models, predict, run_notebook, runs, sample_data
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+TINY = {"image_size": 32, "num_epochs": 1, "batch_size": 8, "filters": 8, "verbose": 0}
+FIGURES = {
+    "class_balance",
+    "paintings_per_artist",
+    "image_sizes",
+    "resizing",
+    "learning_curves",
+    "confusion_matrix",
+    "mistakes",
+    "f1_per_artist",
+    "reliability",
+    "attribution",
+    "attribution_grad_cam",
+}
+ARTIFACTS = {
+    "notebook.ipynb",
+    "status.json",
+    "model.keras",
+    "model_info.json",
+    "history.csv",
+    "metrics.json",
+    "classification_report.txt",
+    "classification_report.json",
+} | {f"{name}.png" for name in FIGURES}
+
+CASES = [
+    pytest.param({"model": name, "precision": precision}, id=f"{name}-{precision}")
+    for name in models.MODEL_NAMES
+    for precision in PRECISIONS
+] + [
+    pytest.param(
+        {"model": "brushwork", "precision": "mixed_bfloat16", "crop_size": 24},
+        id="brushwork-crops-mixed_bfloat16",
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """Three training and two validation synthetic paintings per artist, shared by every run."""
+    return sample_data.generate(tmp_path_factory.mktemp("tiny"), train_per_class=3, val_per_class=2)
+
+
+def check_artifacts(run_dir: Path, expected: dict[str, object]) -> None:
+    """Every file a run promises is there, and the run says it finished.
+
+    The notebook itself reloads the saved model from disk to attribute a painting, so a
+    finished run has shown that ``model.keras`` loads and predicts.
+    """
+    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    assert runs.read_status(run_dir)["status"] == runs.FINISHED
+    grad_cams = list((run_dir / "grad_cam").glob("*.png"))
+    assert grad_cams and all(p.stat().st_size > 1000 for p in grad_cams)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for name, value in expected.items():
+        assert metrics["parameters"][name] == value, name
+    assert len(metrics["class_names"]) == len(sample_data.ARTISTS)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    report = json.loads((run_dir / "classification_report.json").read_text())
+    assert [name for name in report if name in metrics["class_names"]] == metrics["class_names"]
+    info = json.loads((run_dir / predict.MODEL_INFO).read_text())
+    assert info["class_names"] == metrics["class_names"]
+
+
+def run_name_of(case: dict[str, object]) -> str:
+    return f"smoke-{'-'.join(str(v) for v in case.values())}"
+
+
+def as_arguments(settings: dict[str, object]) -> list[str]:
+    return [part for name, value in settings.items() for part in ("-p", name, str(value))]
+
+
+@pytest.fixture(scope="module")
+def matrix(tiny_data, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Run every case, two at a time, as ``make run`` does (``python -m utils.run_notebook``).
+
+    One case instead runs plain ``papermill`` from a folder outside the project, as a
+    teacher's own script would. Each run starts its own kernel; they share the data.
+    """
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    commands = {}
+    for param in CASES:
+        case = param.values[0]
+        settings = {**TINY, "data_dir": str(tiny_data), "weights": "", **case}
+        settings["run_name"] = run_name_of(case)
+        commands[param.id] = (
+            [sys.executable, "-m", "utils.run_notebook", *as_arguments(settings)],
+            None,
+        )
+    settings = {**TINY, "data_dir": str(tiny_data), "run_name": "plain-papermill"}
+    papermill = str(Path(sys.executable).with_name("papermill"))
+    notebook = str(run_notebook.NOTEBOOK)
+    commands["plain-papermill"] = (
+        [papermill, notebook, "executed.ipynb", "-k", "cnn-artists", *as_arguments(settings)],
+        elsewhere,
+    )
+
+    def run(command: list[str], cwd: Path | None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command,
+            cwd=cwd or tmp_path_factory.getbasetemp(),
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PYTHONPATH": ""},
+            timeout=900,
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run, *command) for name, command in commands.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    results["elsewhere"] = elsewhere
+    return results
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_model_and_precision_produces_every_artifact(matrix, request, case):
+    result = matrix[request.node.callspec.id]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done. Results are in" in result.stdout
+    check_artifacts(Path(os.environ["CNN_ARTISTS_OUT"]) / run_name_of(case), case)
+
+
+def test_plain_papermill_works_from_any_folder(matrix):
+    """A teacher's own papermill call, started outside the project, finds ``utils``."""
+    result = matrix["plain-papermill"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (matrix["elsewhere"] / "executed.ipynb").is_file()
+    run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / "plain-papermill"
+    assert runs.read_status(run_dir)["status"] == runs.FINISHED
+    assert (run_dir / "model.keras").is_file()
