@@ -1,42 +1,59 @@
 """The papermill runner: parameter parsing, refusal of typos, and its own run folder."""
 
+import base64
 import json
 
 import nbformat
 import pytest
+import yaml
 from conftest import write_notebook
 
-from utils import run_notebook, runs
+from utils import parameters, run_notebook, runs
 
-DEFAULTS = {"image_size": 64, "num_epochs": 15, "run_name": "", "model": "cnn", "data_dir": ""}
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("20", 20), ("0.01", 0.01), ("True", True), ("false", False), ("None", None), ("cnn", "cnn")],
-)
-def test_parse_value(text, value):
-    assert run_notebook.parse_value(text) == value
+HOSTILE = '"; __import__("os").system("touch pwned"); "'
 
 
-def test_later_sources_win_and_pairs_beat_files(tmp_path):
-    first = tmp_path / "a.yaml"
-    first.write_text("image_size: 128\nnum_epochs: 40\n")
-    second = tmp_path / "b.yaml"
-    second.write_text("num_epochs: 30\n")
-    parameters = run_notebook.collect_parameters(
-        [str(first), str(second)], [("image_size", "32")], DEFAULTS
+def test_unknown_names_and_wrong_types_stop_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    assert run_notebook.main(["-p", "num_epoch", "3"]) == 2
+    assert "Unknown parameter(s): num_epoch" in capsys.readouterr().err
+    for value in ("abc", "6.5", "1e3"):
+        assert run_notebook.main(["-p", "image_size", value]) == 2
+        assert "image_size is declared int" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_parameters_file_cannot_run_code(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    monkeypatch.chdir(tmp_path)
+    hostile = tmp_path / "hostile.yaml"
+    encoded = base64.b64encode(HOSTILE.encode()).decode()
+    hostile.write_text(f"suspected_artist: !!binary {encoded}\n")
+    assert run_notebook.main(["-f", str(hostile)]) == 2
+    message = capsys.readouterr().err
+    assert "suspected_artist is declared str" in message and "bytes" in message
+    assert not (tmp_path / "pwned").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_any_string_reaches_the_notebook_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    monkeypatch.chdir(tmp_path)
+    notebook = write_notebook(
+        tmp_path / "echo.ipynb",
+        'run_name: str = ""\ntext: str = ""',
+        "from pathlib import Path\nPath('received.txt').write_text(text, encoding='utf-8')",
     )
-    assert parameters == {"image_size": 32, "num_epochs": 30}
-
-
-def test_unknown_parameter_is_refused():
-    with pytest.raises(SystemExit, match="num_epoch"):
-        run_notebook.collect_parameters([], [("num_epoch", "3")], DEFAULTS)
+    tricky = HOSTILE + "\n'single' \"double\" \\backslash\\ \u00e9 \t tab \\n not a newline"
+    params = tmp_path / "tricky.yaml"
+    params.write_text(yaml.safe_dump({"text": tricky, "run_name": "echo"}), encoding="utf-8")
+    assert run_notebook.main(["--notebook", str(notebook), "-f", str(params)]) == 0
+    assert (tmp_path / "received.txt").read_text(encoding="utf-8") == tricky
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_the_notebook_declares_every_documented_parameter():
-    declared = run_notebook.notebook_defaults(run_notebook.NOTEBOOK)
+    declared = parameters.declared(run_notebook.NOTEBOOK)
     expected = {
         "data_dir",
         "image_size",
@@ -64,13 +81,13 @@ def test_the_notebook_declares_every_documented_parameter():
         "precision",
     }
     assert set(declared) == expected
-    assert declared["data_dir"] == ""
+    assert declared["data_dir"].default == ""
 
 
 def test_params_files_only_use_declared_names():
-    declared = run_notebook.notebook_defaults(run_notebook.NOTEBOOK)
+    declared = parameters.declared(run_notebook.NOTEBOOK)
     for params_file in sorted((run_notebook.paths.PROJECT_ROOT / "params").glob("*.yaml")):
-        run_notebook.collect_parameters([str(params_file)], [], declared)
+        assert parameters.collect([str(params_file)], [], declared)
 
 
 def tiny_notebook(path):
@@ -103,13 +120,15 @@ def test_a_failing_run_reports_and_keeps_its_notebook(tmp_path, monkeypatch, cap
     args = ["--notebook", str(notebook), "-p", "run_name", "bad name"]
     with pytest.raises(SystemExit, match="run_name"):
         run_notebook.main(args)
-    args = ["--notebook", str(notebook), "-p", "run_name", "ok", "-p", "image_size", "x/0"]
+    args = ["--notebook", str(notebook), "-p", "run_name", "ok", "-p", "image_size", "3"]
     nb = nbformat.read(notebook, as_version=4)
     nb.cells[-1].source += "\n1 / 0"
     nbformat.write(nb, notebook)
     assert run_notebook.main(args) == 1
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert (tmp_path / "out" / "ok" / "notebook.ipynb").is_file()
+    status = runs.read_status(tmp_path / "out" / "ok")
+    assert status["status"] == runs.FAILED and "ZeroDivisionError" in status["error"]
 
 
 def tracked_notebook(path, last_cell: str):

@@ -5,7 +5,7 @@ import csv
 import pytest
 from conftest import write_notebook
 
-from utils import run_notebook, sweep
+from utils import parameters, run_notebook, sweep
 
 
 def fake_notebook(path):
@@ -50,8 +50,31 @@ def test_sweep_with_a_failing_run(tmp_path, monkeypatch):
 def test_unknown_parameter_in_a_sweep_is_refused(tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text("grid:\n  image_sise: [32]\n")
-    with pytest.raises(SystemExit, match="image_sise"):
-        sweep.load_config(config, run_notebook.notebook_defaults(run_notebook.NOTEBOOK))
+    with pytest.raises(parameters.ParameterError, match="image_sise"):
+        sweep.load_config(config, parameters.declared(run_notebook.NOTEBOOK))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "grid:\n  suspected_artist: [!!binary IjsgX19pbXBvcnRfXw==]\n",
+        "parameters:\n  image_size: !!set {1, 2}\ngrid:\n  model: [cnn]\n",
+        "parameters: [1]\ngrid:\n  model: [cnn]\n",
+        "grid:\n  image_size: [32, '64']\n",
+        "grid: [image_size]\n",
+        "grid:\n  model: !!python/object/apply:os.system [touch pwned]\n",
+        "grid:\n  model: [cnn\n",
+        "just text\n",
+    ],
+)
+def test_hostile_or_malformed_sweep_files_are_refused(tmp_path, monkeypatch, capsys, content):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "hostile.yaml"
+    config.write_text(content)
+    assert sweep.main([str(config)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith(str(config)) and "\n" not in message
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_combinations_and_run_names():
@@ -66,8 +89,8 @@ def test_combinations_and_run_names():
 
 
 def test_shipped_sweep_files_are_valid():
-    defaults = run_notebook.notebook_defaults(run_notebook.NOTEBOOK)
+    declared = parameters.declared(run_notebook.NOTEBOOK)
     files = sorted((run_notebook.paths.PROJECT_ROOT / "sweeps").glob("*.yaml"))
     assert files
     for path in files:
-        assert sweep.load_config(path, defaults).grid
+        assert sweep.load_config(path, declared).grid

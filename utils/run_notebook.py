@@ -7,22 +7,24 @@ Usage (``make run PARAMS="..."`` passes its arguments here)::
     python -m utils.run_notebook -f params/kaggle.yaml -p run_name kaggle-try
 
 ``-p NAME VALUE`` and ``-f FILE.yaml`` work as in papermill; later ones win, and ``-p``
-beats ``-f``. Unknown parameter names are refused, so a typo cannot silently run
-the defaults. The executed notebook is saved as ``out/<run_name>/notebook.ipynb``
-beside everything the run writes; an existing run folder is never reused.
+beats ``-f``. Every value is checked against the type the notebook's parameters cell
+declares (``utils.parameters``) before papermill writes it into the notebook, and
+unknown names are refused, so a typo cannot silently run the defaults and a
+parameters file cannot smuggle in code. The executed notebook is saved as
+``out/<run_name>/notebook.ipynb`` beside everything the run writes; an existing run
+folder is never reused.
 """
 
 import argparse
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
-import yaml
 
-from utils import paths, runs
+from utils import parameters, paths, runs
 
 NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "cnn_artists.ipynb"
 KERNEL_NAME = "cnn-artists"
@@ -34,52 +36,6 @@ _PAPERMILL_CHATTER = ("Executing", "Ending Cell", "Input Notebook", "Output Note
 def _only_cell_output(record: logging.LogRecord) -> bool:
     """Let through what the notebook prints (epoch lines, summaries), not papermill's own steps."""
     return not str(record.msg).startswith(_PAPERMILL_CHATTER)
-
-
-def parse_value(text: str) -> object:
-    """Read a command-line value as papermill does: bool, None, int, float, else string."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def collect_parameters(
-    files: list[str], pairs: list[tuple[str, str]], defaults: dict[str, object]
-) -> dict[str, object]:
-    """Merge YAML files then ``-p`` pairs, refusing names the notebook does not declare."""
-    parameters: dict[str, object] = {}
-    for file in files:
-        loaded = yaml.safe_load(paths.resolve(file).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise SystemExit(f"{file} must hold a mapping of parameter names to values.")
-        parameters.update(loaded)
-    parameters.update({name: parse_value(value) for name, value in pairs})
-    refuse_unknown(parameters, defaults)
-    return parameters
-
-
-def refuse_unknown(names: Iterable[str], defaults: dict[str, object]) -> None:
-    """Stop with a clear message if any name is not a parameter the notebook declares."""
-    unknown = sorted(set(names) - set(defaults))
-    if unknown:
-        raise SystemExit(
-            f"Unknown parameter(s): {', '.join(unknown)}. "
-            f"The notebook declares: {', '.join(defaults)}."
-        )
-
-
-def notebook_defaults(notebook: Path) -> dict[str, object]:
-    """The notebook's parameters and their default values, read from its parameters cell."""
-    declared = papermill.inspect_notebook(str(notebook))
-    return {name: yaml.safe_load(spec["default"]) for name, spec in declared.items()}
 
 
 @dataclass(frozen=True)
@@ -96,17 +52,17 @@ class RunOutcome:
 
 
 def execute(
-    parameters: dict[str, object], notebook: Path, defaults: dict[str, object]
+    values: dict[str, object], notebook: Path, declared: Mapping[str, parameters.Declared]
 ) -> RunOutcome:
-    """Reserve a run folder, execute ``notebook`` with ``parameters`` into it, report the outcome.
+    """Reserve a run folder, execute ``notebook`` with ``values`` into it, report the outcome.
 
-    ``parameters`` must already be checked against ``defaults``, the notebook's declared
-    parameters (``notebook_defaults``, read once by the caller).
+    ``values`` must already be checked against ``declared``, the notebook's declared
+    parameters (``parameters.declared``, read once by the caller).
     A failed run keeps its folder and executed notebook, which shows the error; its
     ``status.json`` names the cell (the notebook writes it, or this function when the
     kernel itself died).
     """
-    settings = {**defaults, **parameters}
+    settings = {name: d.default for name, d in declared.items()} | values
     run_name = settings["run_name"] or runs.default_run_name(
         settings["model"], settings["image_size"]
     )
@@ -120,7 +76,7 @@ def execute(
         papermill.execute_notebook(
             str(notebook),
             str(output),
-            parameters={**parameters, "run_name": run_dir.name},
+            parameters={**values, "run_name": run_dir.name},
             kernel_name=KERNEL_NAME,
             cwd=str(notebook.parent),
             log_output=True,
@@ -128,10 +84,13 @@ def execute(
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as error:
-        return RunOutcome(run_dir, f"cell {error.exec_count}: {error.ename}: {error.evalue}")
+        message = f"{error.ename}: {error.evalue}"
+        if runs.read_status(run_dir)["status"] != runs.FAILED:  # it failed before tracking began
+            runs.mark_failed(run_dir, error.exec_count, message, error.source)
+        return RunOutcome(run_dir, f"cell {error.exec_count}: {message}")
     except Exception as error:  # the kernel died or timed out: no cell reported an error
         message = f"{type(error).__name__}: {error}".strip()
-        if runs.read_status(run_dir)["status"] in (runs.RUNNING, "unknown"):
+        if runs.read_status(run_dir)["status"] != runs.FAILED:
             runs.mark_failed(run_dir, None, message)
         return RunOutcome(run_dir, message)
     finally:
@@ -168,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="notebook to run")
     args = parser.parse_args(argv)
     show_cell_output()
-    defaults = notebook_defaults(args.notebook)
-    parameters = collect_parameters(args.parameters_file, args.parameters, defaults)
-    outcome = execute(parameters, args.notebook, defaults)
+    declared = parameters.declared(args.notebook)
+    try:
+        values = parameters.collect(args.parameters_file, args.parameters, declared)
+    except parameters.ParameterError as error:
+        print(error, file=sys.stderr)
+        return 2
+    outcome = execute(values, args.notebook, declared)
     if not outcome.ok:
         print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
         print(

@@ -24,13 +24,11 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from utils import paths, plots, run_notebook, runs
+from utils import parameters, paths, plots, run_notebook, runs
 
 SUMMARY_COLUMNS = ("status", "accuracy", "macro_f1", "training_seconds", "run_dir", "error")
 
@@ -44,17 +42,41 @@ class SweepConfig:
     grid: dict[str, list]
 
 
-def load_config(path: Path, defaults: dict[str, object]) -> SweepConfig:
-    """Read and check a sweep file against the notebook's declared parameters."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    grid = raw.get("grid") or {}
-    if not grid or not all(isinstance(values, list) and values for values in grid.values()):
-        raise SystemExit(f"{path}: 'grid' must map parameter names to non-empty lists.")
-    files = [str(paths.resolve(f)) for f in raw.get("parameters_files", [])]
-    fixed = run_notebook.collect_parameters(files, [], defaults)
-    fixed.update(raw.get("parameters") or {})
-    run_notebook.refuse_unknown({**fixed, **grid}, defaults)
-    return SweepConfig(str(raw.get("name") or Path(path).stem), fixed, grid)
+def load_config(path: Path, declared: Mapping[str, parameters.Declared]) -> SweepConfig:
+    """Read a sweep file and check every value in it against the notebook's declarations.
+
+    Raises ``parameters.ParameterError`` with one line that names the problem.
+    """
+    raw = parameters.read_yaml(path)
+    if not isinstance(raw, dict):
+        raise parameters.ParameterError(f"{path} must hold a mapping with a 'grid'.")
+    grid = raw.get("grid")
+    if (
+        not isinstance(grid, dict)
+        or not grid
+        or not all(isinstance(values, list) and values for values in grid.values())
+    ):
+        raise parameters.ParameterError(
+            f"{path}: 'grid' must map parameter names to non-empty lists."
+        )
+    files = raw.get("parameters_files") or []
+    fixed_values = raw.get("parameters") or {}
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise parameters.ParameterError(f"{path}: 'parameters_files' must be a list of paths.")
+    if not isinstance(fixed_values, dict):
+        raise parameters.ParameterError(f"{path}: 'parameters' must map names to values.")
+    try:
+        fixed = parameters.collect(files, [], declared)
+        fixed.update(parameters.check_all(fixed_values, declared))
+        parameters.refuse_unknown(grid, declared)
+        checked_grid = {
+            name: [parameters.check(name, value, declared[name]) for value in values]
+            for name, values in grid.items()
+        }
+    except parameters.ParameterError as error:
+        raise parameters.ParameterError(f"{path}: {error}") from None
+    name = raw.get("name")
+    return SweepConfig(str(name) if name else Path(path).stem, fixed, checked_grid)
 
 
 def combinations(grid: dict[str, list]) -> list[dict[str, object]]:
@@ -102,22 +124,22 @@ def run_sweep(
     execute: Callable[..., run_notebook.RunOutcome] = run_notebook.execute,
 ) -> Path:
     """Run every combination of the sweep; return the folder holding its summary."""
-    defaults = run_notebook.notebook_defaults(notebook)
-    config = load_config(config_path, defaults)
+    declared = parameters.declared(notebook)
+    config = load_config(config_path, declared)
     summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
     swept = list(config.grid)
     rows = []
     for combination in combinations(config.grid):
-        parameters = {
+        values = {
             **config.fixed,
             **combination,
             "run_name": run_name_for(config.name, combination),
         }
         try:
-            outcome = execute(parameters, notebook, defaults)
+            outcome = execute(values, notebook, declared)
         except Exception as error:  # one broken run must not end the sweep
             outcome = run_notebook.RunOutcome(
-                paths.out_root() / parameters["run_name"], f"{type(error).__name__}: {error}"
+                paths.out_root() / values["run_name"], f"{type(error).__name__}: {error}"
             )
         rows.append(summary_row(combination, outcome))
         write_summary(summary_dir / "summary.csv", rows, swept)
@@ -132,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_file", type=Path, help="YAML file describing the sweep")
     args = parser.parse_args(argv)
     run_notebook.show_cell_output()
-    summary_dir = run_sweep(args.sweep_file.expanduser().resolve())
+    try:
+        summary_dir = run_sweep(args.sweep_file.expanduser().resolve())
+    except parameters.ParameterError as error:
+        print(error, file=sys.stderr)
+        return 2
     print(f"\nSweep summary: {paths.display(summary_dir)}/summary.csv and summary.png")
     print((summary_dir / "summary.csv").read_text())
     return 0

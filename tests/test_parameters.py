@@ -1,0 +1,186 @@
+"""Parameter values are checked against the types the notebook declares, whatever their source."""
+
+import base64
+
+import pytest
+
+from utils import parameters, run_notebook
+
+KNOWN = {
+    "data_dir": parameters.Declared("str", ""),
+    "suspected_artist": parameters.Declared("str", "Renoir"),
+    "image_size": parameters.Declared("int", 64),
+    "learning_rate": parameters.Declared("float", 0.001),
+    "cosine_decay": parameters.Declared("bool", True),
+}
+PAYLOAD = '"; __import__("os").system("touch pwned"); "'
+
+
+def test_the_notebook_declares_a_type_for_every_parameter():
+    declared = parameters.declared(run_notebook.NOTEBOOK)
+    assert {d.type_name for d in declared.values()} <= set(parameters.TYPES)
+    assert declared["image_size"] == parameters.Declared("int", 64)
+    assert declared["data_dir"] == parameters.Declared("str", "")
+    assert declared["learning_rate"].type_name == "float"
+    assert declared["cosine_decay"].type_name == "bool"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("suspected_artist", "Re\"noir'\nline two \\ é", "Re\"noir'\nline two \\ é"),
+        ("suspected_artist", PAYLOAD, PAYLOAD),
+        ("image_size", 128, 128),
+        ("learning_rate", 1, 1.0),
+        ("learning_rate", 0.5, 0.5),
+        ("cosine_decay", False, False),
+        ("data_dir", None, ""),
+    ],
+)
+def test_values_of_the_declared_type_pass(name, value, expected):
+    checked = parameters.check(name, value, KNOWN[name])
+    assert checked == expected
+    assert type(checked) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("suspected_artist", PAYLOAD.encode()),
+        ("suspected_artist", None),
+        ("suspected_artist", 12),
+        ("image_size", True),
+        ("image_size", 64.0),
+        ("image_size", "64"),
+        ("image_size", None),
+        ("learning_rate", False),
+        ("learning_rate", "0.1"),
+        ("cosine_decay", 1),
+        ("cosine_decay", "yes"),
+        ("data_dir", ["a", "b"]),
+        ("data_dir", {"a": 1}),
+        ("data_dir", {"a"}),
+    ],
+)
+def test_anything_else_is_refused_with_name_type_and_value(name, value):
+    with pytest.raises(parameters.ParameterError) as refused:
+        parameters.check(name, value, KNOWN[name])
+    message = str(refused.value)
+    assert name in message and KNOWN[name].type_name in message
+    assert type(value).__name__ in message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("suspected_artist", "2024", "2024"),
+        ("suspected_artist", "None", "None"),
+        ("image_size", "96", 96),
+        ("learning_rate", "1e-3", 0.001),
+        ("cosine_decay", "False", False),
+        ("cosine_decay", "true", True),
+    ],
+)
+def test_command_line_text_is_read_as_the_declared_type(name, text, expected):
+    assert parameters.parse_text(name, text, KNOWN[name]) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("image_size", "abc"), ("image_size", "1e3"), ("image_size", "6.5"), ("cosine_decay", "1")],
+)
+def test_command_line_text_of_the_wrong_type_is_refused(name, text):
+    with pytest.raises(parameters.ParameterError, match=name):
+        parameters.parse_text(name, text, KNOWN[name])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"suspected_artist: !!binary {base64.b64encode(PAYLOAD.encode()).decode()}\n",
+        "suspected_artist: !!set {a, b}\n",
+        "suspected_artist: !!python/object/apply:os.system ['touch pwned']\n",
+        "suspected_artist: !!python/name:os.system\n",
+        "image_size: [64, 128]\n",
+        "image_size: {size: 64}\n",
+        "image_size: yes\n",
+        "image_size: 64\nimage_size: [\n",
+        "- just\n- a list\n",
+        "unknown_name: 3\n",
+        "7: 3\n",
+    ],
+)
+def test_hostile_or_malformed_files_are_refused_in_one_line(tmp_path, content):
+    file = tmp_path / "hostile.yaml"
+    file.write_text(content)
+    with pytest.raises(parameters.ParameterError) as refused:
+        parameters.collect([str(file)], [], KNOWN)
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(parameters.ParameterError, match=r"not found: .*nowhere\.yaml"):
+        parameters.collect([str(tmp_path / "nowhere.yaml")], [], KNOWN)
+
+
+def test_files_then_pairs_later_ones_win(tmp_path):
+    first = tmp_path / "a.yaml"
+    first.write_text("image_size: 128\nlearning_rate: 1\n")
+    second = tmp_path / "b.yaml"
+    second.write_text("learning_rate: 0.01\ndata_dir: null\n")
+    collected = parameters.collect(
+        [str(first), str(second)], [("image_size", "32"), ("suspected_artist", "7")], KNOWN
+    )
+    assert collected == {
+        "image_size": 32,
+        "learning_rate": 0.01,
+        "data_dir": "",
+        "suspected_artist": "7",
+    }
+
+
+@pytest.fixture(scope="module")
+def defaults():
+    return {name: d.default for name, d in parameters.declared(run_notebook.NOTEBOOK).items()}
+
+
+def test_the_defaults_and_the_params_files_are_valid(defaults):
+    parameters.validate(defaults)
+    declared = parameters.declared(run_notebook.NOTEBOOK)
+    for params_file in sorted((run_notebook.paths.PROJECT_ROOT / "params").glob("*.yaml")):
+        parameters.validate(defaults | parameters.collect([str(params_file)], [], declared))
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"image_size": -5}, "image_size"),
+        ({"image_size": 5000}, "image_size"),
+        ({"num_epochs": 0}, "num_epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"crop_size": 80}, "crop_size"),
+        ({"model": "resnet"}, "model must be one of"),
+        ({"model": "mobilenetv2", "image_size": 16}, "at least 32 px"),
+        ({"precision": "float8"}, "precision"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"resize_mode": "stretch"}, "resize_mode"),
+        ({"colour_jitter": 1.5}, "colour_jitter"),
+        ({"label_smoothing": -0.1}, "label_smoothing"),
+        ({"validation_split": 1.0}, "validation_split"),
+        ({"holdout_fold": 6}, "holdout_fold"),
+        ({"holdout_folds": 1}, "holdout_folds"),
+        ({"seed": -1}, "seed"),
+        ({"verbose": 3}, "verbose"),
+        ({"filters": 0}, "filters"),
+        ({"run_name": "../escape"}, "run_name"),
+    ],
+)
+def test_out_of_range_settings_are_named_in_one_line(defaults, changes, named):
+    with pytest.raises(parameters.ParameterError, match="Invalid parameters") as refused:
+        parameters.validate(defaults | changes)
+    assert named in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -1,0 +1,217 @@
+"""The notebook's parameters: what its parameters cell declares, and values checked against it.
+
+Every value from ``-p``, ``-f`` files and sweep files passes ``check`` before it reaches
+papermill, which writes it into the notebook as code. A value must have the type its
+parameter is declared with (``data_dir: str = ""``): strings for ``str``, integers (not
+booleans) for ``int``, integers or floats for ``float``, booleans for ``bool``. Nothing
+else passes, bytes, sets, lists, mappings and ``None`` included; ``None`` only stands for
+the empty default of a parameter whose default is empty. A string of any content reaches
+the notebook as exactly that string.
+"""
+
+import math
+import reprlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import papermill
+import yaml
+
+from utils import paths
+
+TYPES = ("str", "int", "float", "bool")
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+class ParameterError(ValueError):
+    """A parameter value the notebook cannot take; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One parameter as the parameters cell declares it: its type and its default value."""
+
+    type_name: str
+    default: object
+
+
+def declared(notebook: Path) -> dict[str, Declared]:
+    """The notebook's parameters, in the order of its parameters cell."""
+    found = {}
+    for name, spec in papermill.inspect_notebook(str(notebook)).items():
+        default = yaml.safe_load(spec["default"])
+        type_name = spec["inferred_type_name"]
+        found[name] = Declared(type_name if type_name in TYPES else type(default).__name__, default)
+    return found
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {_SHORT.repr(value)}"
+
+
+def check(name: str, value: object, declaration: Declared) -> object:
+    """``value`` if it has the declared type (an int given for a float becomes a float).
+
+    Raises ``ParameterError`` naming the parameter, its declared type and the value.
+    """
+    kind = declaration.type_name
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind in ("int", "float") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if kind == "float" else value
+    if kind == "float" and isinstance(value, float):
+        return value
+    if value is None and declaration.default in ("", None):
+        return declaration.default
+    raise ParameterError(
+        f"Parameter {name} is declared {kind} in the notebook, but got {_describe(value)}."
+    )
+
+
+def parse_text(name: str, text: str, declaration: Declared) -> object:
+    """Read a ``-p NAME VALUE`` value as the declared type: ``-p run_name 2024`` is a string."""
+    kind = declaration.type_name
+    lowered = text.strip().lower()
+    if kind == "bool" and lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        pass
+    if kind == "str":
+        return text
+    raise ParameterError(
+        f"Parameter {name} is declared {kind} in the notebook, but got {_SHORT.repr(text)}"
+        + (" (true or false)." if kind == "bool" else ".")
+    )
+
+
+def refuse_unknown(names: Iterable[object], known: Mapping[str, Declared]) -> None:
+    """Raise ``ParameterError`` if any name is not a parameter the notebook declares."""
+    unknown = sorted(str(name) for name in names if name not in known)
+    if unknown:
+        raise ParameterError(
+            f"Unknown parameter(s): {', '.join(unknown)}. "
+            f"The notebook declares: {', '.join(known)}."
+        )
+
+
+def check_all(values: Mapping[object, object], known: Mapping[str, Declared]) -> dict[str, object]:
+    """Every value checked against its declaration; unknown names refused first."""
+    refuse_unknown(values, known)
+    return {name: check(name, value, known[name]) for name, value in values.items()}
+
+
+def read_yaml(path: str | Path) -> object:
+    """A YAML file's content, with one clear message for a missing or malformed file.
+
+    Only plain YAML is read (``yaml.safe_load``): tags that build Python objects are refused.
+    """
+    resolved = paths.resolve(path)
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterError(f"Parameters file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParameterError(f"Cannot read {path}: {error}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ParameterError(f"{path} is not valid parameter YAML{line}: {problem}") from None
+
+
+def read_parameters_file(path: str | Path, known: Mapping[str, Declared]) -> dict[str, object]:
+    """The checked parameters of one ``-f`` file: a mapping of names to values."""
+    loaded = read_yaml(path)
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParameterError(f"{path} must hold a mapping of parameter names to values.")
+    try:
+        return check_all(loaded, known)
+    except ParameterError as error:
+        raise ParameterError(f"{path}: {error}") from None
+
+
+def collect(
+    files: list[str], pairs: list[tuple[str, str]], known: Mapping[str, Declared]
+) -> dict[str, object]:
+    """Merge ``-f`` files, then ``-p`` pairs (later ones win), every value checked."""
+    collected: dict[str, object] = {}
+    for file in files:
+        collected.update(read_parameters_file(file, known))
+    refuse_unknown([name for name, _ in pairs], known)
+    collected.update({name: parse_text(name, text, known[name]) for name, text in pairs})
+    return collected
+
+
+def _problems(settings: Mapping[str, object]) -> list[str]:
+    from utils import images, models, runs, training  # the notebook has them loaded already
+
+    problems = []
+
+    def need(condition: bool, message: str) -> None:
+        if not condition:
+            problems.append(message)
+
+    choices = {
+        "model": models.MODEL_NAMES,
+        "resize_mode": images.RESIZE_MODES,
+        "precision": training.PRECISIONS,
+        "optimizer": training.OPTIMIZERS,
+    }
+    for name, allowed in choices.items():
+        need(settings[name] in allowed, f"{name} must be one of {', '.join(allowed)}")
+    image_size, crop_size = settings["image_size"], settings["crop_size"]
+    need(8 <= image_size <= 1024, "image_size must lie between 8 and 1024")
+    need(
+        crop_size == 0 or 8 <= crop_size <= image_size,
+        "crop_size must be 0 (off) or lie between 8 and image_size",
+    )
+    smallest = models.MIN_INPUT_SIZE.get(settings["model"], 0)
+    need(
+        (crop_size or image_size) >= smallest,
+        f"model {settings['model']} needs images of at least {smallest} px "
+        "(crop_size, or image_size without crops)",
+    )
+    need(1 <= settings["filters"] <= 512, "filters must lie between 1 and 512")
+    need(settings["num_epochs"] >= 1, "num_epochs must be at least 1")
+    need(settings["batch_size"] >= 1, "batch_size must be at least 1")
+    rate = settings["learning_rate"]
+    need(math.isfinite(rate) and rate > 0, "learning_rate must be a positive number")
+    for name in ("colour_jitter", "label_smoothing"):
+        need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
+    need(0 < settings["validation_split"] < 1, "validation_split must lie between 0 and 1")
+    folds = settings["holdout_folds"]
+    need(folds >= 2, "holdout_folds must be at least 2")
+    need(
+        0 <= settings["holdout_fold"] <= folds, "holdout_fold must lie between 0 and holdout_folds"
+    )
+    need(0 <= settings["seed"] < 2**32, "seed must lie between 0 and 2**32 - 1")
+    need(settings["verbose"] in (0, 1, 2), "verbose must be 0, 1 or 2")
+    if settings["run_name"]:
+        try:
+            runs.check_run_name(settings["run_name"])
+        except ValueError as error:
+            problems.append(str(error))
+    return problems
+
+
+def validate(settings: Mapping[str, object]) -> None:
+    """Check the notebook's settings against their ranges and choices, before any data loads.
+
+    Raises ``ParameterError`` with every problem found, in one line.
+    """
+    problems = _problems(settings)
+    if problems:
+        raise ParameterError("Invalid parameters: " + "; ".join(problems) + ".")
