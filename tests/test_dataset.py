@@ -180,3 +180,9 @@ def test_impossible_holdout_folds_are_refused(tmp_path, fold, folds):
     root = make_dataset(tmp_path / "d", "kaggle", {c: (10, 3) for c in ("A", "B")})
     with pytest.raises(dataset.DatasetError, match=r"holdout_folds?"):
         dataset.collect_files(root, holdout_fold=fold, holdout_folds=folds)
+
+
+def test_a_single_artist_is_refused(tmp_path):
+    root = make_dataset(tmp_path / "d", "kaggle", {"Monet": (4, 2)})
+    with pytest.raises(dataset.DatasetError, match="at least two"):
+        dataset.collect_files(root)

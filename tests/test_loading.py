@@ -59,9 +59,10 @@ def test_changed_file_invalidates_the_cache(kaggle_dataset):
 
 def test_no_readable_training_image_is_an_error(tmp_path):
     for split in ("training", "validation"):
-        folder = tmp_path / split / split / "Monet"
-        folder.mkdir(parents=True)
-        (folder / "broken.jpg").write_bytes(b"broken")
+        for artist in ("Monet", "Degas"):
+            folder = tmp_path / split / split / artist
+            folder.mkdir(parents=True)
+            (folder / "broken.jpg").write_bytes(b"broken")
     with pytest.raises(dataset.DatasetError, match="No readable training images"):
         loading.load_dataset(tmp_path, 8)
 

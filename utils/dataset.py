@@ -197,6 +197,11 @@ def collect_files(
     class_names = find_class_names(layout.train_dir)
     if not class_names:
         raise DatasetError(f"{layout.train_dir} holds no class folders.\n\n{HOW_TO_GET_DATA}")
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"{layout.train_dir} holds one artist folder ({class_names[0]}); telling painters "
+            "apart needs at least two."
+        )
     train = list_split(layout.train_dir, class_names)
     if holdout_fold:
         train, val = holdout_split(train, holdout_fold, holdout_folds)

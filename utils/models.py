@@ -210,6 +210,16 @@ def build_transfer(
 
 
 MODEL_NAMES = (*BUILDERS, *TRANSFER)
+# The smallest input side each network takes: its poolings and strides must leave a pixel,
+# and Keras builds its ImageNet applications from 32 px up.
+MIN_INPUT_SIZE = {
+    "shallow": 1,
+    "lenet": 4,
+    "cnn": 8,
+    "brushwork": 16,
+    "mobilenetv2": 32,
+    "efficientnetb0": 32,
+}
 
 
 def build_model(

@@ -35,7 +35,8 @@ def default_run_name(model: str, image_size: int) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{image_size}px"
 
 
-def _checked_name(run_name: str) -> str:
+def check_run_name(run_name: str) -> str:
+    """``run_name`` if it is safe as a folder name; else a ``ValueError`` that says why."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_name):
         raise ValueError(
             f"run_name {run_name!r} must start with a letter or digit and use only "
@@ -69,12 +70,12 @@ def create_run_dir(run_name: str, out_root: Path | None = None) -> Path:
     skipped, so a notebook started by ``utils.run_notebook`` writes where its
     executed copy is saved. An existing run's folder is never reused.
     """
-    return _make_unique_dir(Path(out_root or paths.out_root()), _checked_name(run_name), True)
+    return _make_unique_dir(Path(out_root or paths.out_root()), check_run_name(run_name), True)
 
 
 def reserve_run_dir(run_name: str, out_root: Path | None = None) -> Path:
     """Create a fresh run folder marked as reserved for the notebook about to run."""
-    run_dir = _make_unique_dir(Path(out_root or paths.out_root()), _checked_name(run_name), False)
+    run_dir = _make_unique_dir(Path(out_root or paths.out_root()), check_run_name(run_name), False)
     (run_dir / RESERVED_MARKER).touch()
     return run_dir
 
