@@ -38,3 +38,15 @@ def test_missing_damaged_or_pickled_entries_read_as_none(tmp_path):
     assert cache.load(tmp_path, "damaged") is None
     np.savez(tmp_path / "pickled.npz", objects=np.array([{"a": 1}], dtype=object))
     assert cache.load(tmp_path, "pickled") is None
+
+
+def test_key_changes_when_content_changes_but_size_and_mtime_do_not(tmp_path):
+    path = write_jpeg(tmp_path / "a.jpg", noise_image(1))
+    key = cache.cache_key([path], {})
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert cache.cache_key([path], {}) != key

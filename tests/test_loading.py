@@ -80,3 +80,37 @@ def test_all_real_paintings_load(subset_dir):
     assert data.skipped == []
     assert len(data.train.y) + len(data.val.y) == 1230
     assert data.train.X.dtype == np.uint8
+
+
+def test_a_cache_that_does_not_fit_is_rebuilt(kaggle_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_DATA", str(tmp_path / "data"))
+    first = loading.load_dataset(kaggle_dataset, 8)
+    entries = sorted((tmp_path / "data" / "cache").glob("*.npz"))
+    assert len(entries) == 2
+    for entry in entries:
+        with np.load(entry) as stored:
+            arrays = dict(stored)
+        arrays["kept"] = arrays["kept"] + 1000
+        del arrays["original_sizes"]
+        np.savez(entry, **arrays)
+    again = loading.load_dataset(kaggle_dataset, 8)
+    np.testing.assert_array_equal(again.train.X, first.train.X)
+    np.testing.assert_array_equal(again.val.y, first.val.y)
+
+
+def test_an_unwritable_cache_folder_only_warns(kaggle_dataset, tmp_path, monkeypatch):
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    (data_root / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("CNN_ARTISTS_DATA", str(data_root))
+    with pytest.warns(UserWarning, match="Could not write the image cache"):
+        data = loading.load_dataset(kaggle_dataset, 8)
+    assert len(data.train.y) == 12
+
+
+def test_an_artist_whose_images_are_all_unreadable_is_named(kaggle_dataset):
+    for path in (kaggle_dataset / "training" / "training" / "Degas").iterdir():
+        path.write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="Degas could be read"):
+        data = loading.load_dataset(kaggle_dataset, 8)
+    assert len(data.skipped) == 4

@@ -1,7 +1,7 @@
 """Arrays on disk, keyed by the exact input files and the parameters that built them.
 
 Knows nothing of what the arrays mean. A key changes when any file is added, removed,
-resized on disk or touched, or when a parameter changes, so a stale cache is never read.
+rewritten or touched, or when a parameter changes, so a stale cache is never read.
 """
 
 import hashlib
@@ -16,12 +16,20 @@ import numpy as np
 
 
 def cache_key(files: Sequence[Path], params: Mapping[str, object]) -> str:
-    """A hex digest of every file's path, size and modification time, and of ``params``."""
+    """A hex digest of ``params`` and of every file's path, size, inode and times.
+
+    The change time (``st_ctime_ns``) moves whenever a file's content or metadata
+    changes, even if its size and modification time were put back; a replaced file
+    gets another inode.
+    """
     digest = hashlib.sha256()
     digest.update(json.dumps(dict(params), sort_keys=True, default=str).encode())
     for path in files:
         stat = Path(path).stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(path))
+        digest.update(
+            f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_ino}\n".encode()
+        )
     return digest.hexdigest()[:32]
 
 

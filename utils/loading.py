@@ -1,6 +1,7 @@
 """Turn a data folder into arrays: files from `dataset`, pixels from `images`, via `cache`."""
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,23 @@ class LoadedDataset:
     seconds: float
 
 
+def _fits(stored: dict[str, np.ndarray], count: int, image_size: int) -> bool:
+    """True when cached arrays have the keys, dtypes and shapes a split of ``count`` files needs."""
+    names = ("X", "kept", "original_sizes", "skipped_paths", "skipped_reasons")
+    if any(name not in stored for name in names):
+        return False
+    X, kept = stored["X"], stored["kept"]
+    return (
+        X.dtype == np.uint8
+        and X.shape[1:] == (image_size, image_size, 3)
+        and kept.dtype.kind == "i"
+        and len(X) == len(kept) == len(stored["original_sizes"])
+        and len(stored["skipped_paths"]) == len(stored["skipped_reasons"])
+        and len(kept) + len(stored["skipped_paths"]) == count
+        and bool(np.all((kept >= 0) & (kept < count)))
+    )
+
+
 def load_split(
     files: dataset.SplitFiles,
     image_size: int,
@@ -41,10 +59,16 @@ def load_split(
     use_cache: bool = True,
     progress: bool = False,
 ) -> tuple[SplitArrays, list[images.Skipped]]:
-    """Load one split, from the cache when the same files were loaded the same way before."""
+    """Load one split, from the cache when the same files were loaded the same way before.
+
+    The cache only saves time: an entry that does not fit these files is rebuilt, and a
+    cache folder that cannot be written is passed over with a warning.
+    """
     params = {"image_size": image_size, "resize_mode": resize_mode, "version": LOADER_VERSION}
     key = cache.cache_key(files.paths, params)
     stored = cache.load(paths.cache_dir(), key) if use_cache else None
+    if stored is not None and not _fits(stored, len(files.paths), image_size):
+        stored = None
     if stored is None:
         loaded = images.load_images(files.paths, image_size, resize_mode, progress=progress)
         stored = {
@@ -55,7 +79,14 @@ def load_split(
             "skipped_reasons": np.array([s.reason for s in loaded.skipped], dtype=str),
         }
         if use_cache:
-            cache.save(paths.cache_dir(), key, stored)
+            try:
+                cache.save(paths.cache_dir(), key, stored)
+            except OSError as error:
+                warnings.warn(
+                    f"Could not write the image cache in {paths.cache_dir()} ({error}); "
+                    "loading goes on without it.",
+                    stacklevel=2,
+                )
     kept = stored["kept"]
     split = SplitArrays(
         X=stored["X"],
@@ -83,6 +114,17 @@ def load_files(
     val, val_skipped = load_split(files.val, image_size, resize_mode, use_cache, progress)
     if len(train.y) == 0:
         raise dataset.DatasetError(f"No readable training images in {files.layout.train_dir}.")
+    listed = np.bincount(files.train.labels, minlength=len(files.class_names))
+    loaded = np.bincount(train.y, minlength=len(files.class_names))
+    unlearnable = [
+        name for name, n, m in zip(files.class_names, listed, loaded, strict=True) if n and not m
+    ]
+    if unlearnable:
+        warnings.warn(
+            f"None of the training images of {', '.join(unlearnable)} could be read (see the "
+            "skipped files): the model cannot learn these artists.",
+            stacklevel=2,
+        )
     return LoadedDataset(
         files.class_names,
         train,
