@@ -1,6 +1,7 @@
 """Layouts, the one sorted class list, listing rules and dataset errors."""
 
 import csv
+import os
 import unicodedata
 from collections import Counter
 
@@ -103,7 +104,8 @@ def test_hidden_files_folders_and_non_images_are_ignored(kaggle_dataset):
     write_jpeg(
         kaggle_dataset / "training" / "training" / ".ipynb_checkpoints" / "a.jpg", noise_image(2)
     )
-    files = dataset.collect_files(kaggle_dataset)
+    with pytest.warns(UserWarning, match=r"hidden folder .*\.ipynb_checkpoints"):
+        files = dataset.collect_files(kaggle_dataset)
     assert files.class_names == ["Degas", "Monet", "Renoir"]
     assert sum(path.parent.name == "Monet" for path in files.train.paths) == 4
 
@@ -186,3 +188,24 @@ def test_a_single_artist_is_refused(tmp_path):
     root = make_dataset(tmp_path / "d", "kaggle", {"Monet": (4, 2)})
     with pytest.raises(dataset.DatasetError, match="at least two"):
         dataset.collect_files(root)
+
+
+def test_hidden_and_non_utf8_folders_are_named_and_skipped(kaggle_dataset):
+    train_dir = kaggle_dataset / "training" / "training"
+    write_jpeg(train_dir / ".Sisley" / "x.jpg", noise_image(1))
+    write_jpeg(train_dir / os.fsdecode(b"Mon\xe9t-latin1") / "x.jpg", noise_image(2))
+    with pytest.warns(UserWarning) as caught:
+        files = dataset.collect_files(kaggle_dataset)
+    messages = " ".join(str(w.message) for w in caught)
+    assert ".Sisley" in messages and "hidden" in messages
+    assert "Mon\\xe9t-latin1" in messages and "not valid UTF-8" in messages
+    assert files.class_names == ["Degas", "Monet", "Renoir"]
+
+
+def test_non_utf8_file_names_are_named_and_skipped(kaggle_dataset):
+    folder = kaggle_dataset / "training" / "training" / "Monet"
+    write_jpeg(folder / os.fsdecode(b"caf\xe9.jpg"), noise_image(3))
+    with pytest.warns(UserWarning, match=r"caf\\xe9\.jpg"):
+        files = dataset.collect_files(kaggle_dataset)
+    assert len(files.train.paths) == 12
+    assert all(name.encode() for name in map(str, files.train.paths))

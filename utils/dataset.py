@@ -3,6 +3,7 @@
 Knows nothing of pixels or models: it works on folder and file names only.
 """
 
+import os
 import unicodedata
 import warnings
 from collections import Counter
@@ -67,8 +68,37 @@ class DatasetFiles:
     val: SplitFiles
 
 
+def escaped(path: Path) -> str:
+    """A path that can be printed whatever its bytes: undecodable ones shown as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _visible_subdirs(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    """The class folders of ``folder``; hidden and non-UTF-8 ones are left out, with a warning."""
+    kept = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if path.name.startswith("."):
+            warnings.warn(
+                f"Ignoring the hidden folder {escaped(path)} (its name starts with '.').",
+                stacklevel=3,
+            )
+        elif not _is_utf8(path.name):
+            warnings.warn(
+                f"Skipping the folder {escaped(path)}: its name is not valid UTF-8. "
+                "Rename it to use it as an artist.",
+                stacklevel=3,
+            )
+        else:
+            kept.append(path)
+    return kept
 
 
 def _class_name(folder: Path) -> str:
@@ -135,6 +165,14 @@ def list_split(split_dir: Path, class_names: list[str]) -> SplitFiles:
         if name not in folders:
             continue
         files = sorted(p for p in folders[name].iterdir() if is_image_file(p))
+        undecodable = [p for p in files if not _is_utf8(p.name)]
+        if undecodable:
+            warnings.warn(
+                f"Skipping {len(undecodable)} file(s) whose names are not valid UTF-8: "
+                + ", ".join(escaped(p) for p in undecodable),
+                stacklevel=2,
+            )
+            files = [p for p in files if p not in undecodable]
         if not files:
             raise DatasetError(f"Class folder {folders[name]} contains no images.")
         paths += files
