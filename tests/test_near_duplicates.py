@@ -39,7 +39,7 @@ def test_finds_planted_duplicates_within_and_across_splits(tmp_path):
         quality=70,
     )
 
-    found = near_duplicates.find_in_dataset(root)
+    found = near_duplicates.find_in_dataset(root).pairs
 
     within = found["within training"]
     assert [(p.first.name, p.second.name) for p in within] == [("copy.jpg", "000.jpg")] or [
@@ -57,8 +57,24 @@ def test_finds_planted_duplicates_within_and_across_splits(tmp_path):
 
 
 def test_real_subset_leak_is_found(subset_dir):
-    found = near_duplicates.find_in_dataset(subset_dir)
+    found = near_duplicates.find_in_dataset(subset_dir).pairs
     names = {(p.first.name, p.second.name) for p in found["across training and validation"]}
     assert ("214282.jpg", "9223372032559820209.jpg") in names  # one Matisse in both splits
     within = {(p.first.name, p.second.name) for p in found["within training"]}
     assert ("213255.jpg", "213310.jpg") in within  # one Degas with and without its frame
+
+
+def test_command_line_on_an_empty_or_unreadable_folder(tmp_path, capsys):
+    assert near_duplicates.main([str(tmp_path)]) == 2
+    assert "no class folders" in capsys.readouterr().err
+    assert near_duplicates.main([str(tmp_path / "missing")]) == 2
+    assert "Data folder not found" in capsys.readouterr().err
+    for artist in ("Monet", "Degas"):
+        for split in ("training", "validation"):
+            folder = tmp_path / "broken" / split / split / artist
+            folder.mkdir(parents=True)
+            (folder / "x.jpg").write_bytes(b"not an image")
+    assert near_duplicates.main([str(tmp_path / "broken")]) == 1
+    captured = capsys.readouterr()
+    assert "Hashed 0 image(s)" in captured.out and "Skipped 4" in captured.out
+    assert "nothing to compare" in captured.err

@@ -80,20 +80,28 @@ def close_pairs(
     return sorted(pairs, key=lambda pair: (pair.distance, str(pair.first), str(pair.second)))
 
 
-def find_in_dataset(
-    data_dir: Path, max_distance: int = DEFAULT_MAX_DISTANCE
-) -> dict[str, list[Pair]]:
+@dataclass(frozen=True)
+class DatasetDuplicates:
+    """The near-duplicate pairs per group, how many images were hashed, and the skipped ones."""
+
+    pairs: dict[str, list[Pair]]
+    hashed: int
+    skipped: list[images.Skipped]
+
+
+def find_in_dataset(data_dir: Path, max_distance: int = DEFAULT_MAX_DISTANCE) -> DatasetDuplicates:
     """Near-duplicates within training, within validation, and across the two."""
     files = dataset.collect_files(Path(data_dir))
-    train_hashes, train_files, _ = hash_files(files.train.paths)
-    val_hashes, val_files, _ = hash_files(files.val.paths)
-    return {
+    train_hashes, train_files, train_skipped = hash_files(files.train.paths)
+    val_hashes, val_files, val_skipped = hash_files(files.val.paths)
+    pairs = {
         "within training": close_pairs(train_hashes, train_files, max_distance=max_distance),
         "within validation": close_pairs(val_hashes, val_files, max_distance=max_distance),
         "across training and validation": close_pairs(
             train_hashes, train_files, val_hashes, val_files, max_distance
         ),
     }
+    return DatasetDuplicates(pairs, len(train_files) + len(val_files), train_skipped + val_skipped)
 
 
 def format_report(found: dict[str, list[Pair]], root: Path | None = None) -> str:
@@ -123,9 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     data_dir = args.data_dir.expanduser().resolve()
-    found = find_in_dataset(data_dir, args.max_distance)
-    print(f"Near-duplicates in {data_dir} (pHash, at most {args.max_distance} of 64 bits differ)\n")
-    print(format_report(found, data_dir))
+    try:
+        found = find_in_dataset(data_dir, args.max_distance)
+    except (dataset.DatasetError, dataset.DataNotFoundError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"Near-duplicates in {data_dir} (pHash, at most {args.max_distance} of 64 bits differ)")
+    print(f"Hashed {found.hashed} image(s); {images.format_skipped(found.skipped)}\n")
+    if not found.hashed:
+        print("No image could be read, so there is nothing to compare.", file=sys.stderr)
+        return 1
+    print(format_report(found.pairs, data_dir))
     return 0
 
 
