@@ -140,3 +140,30 @@ def test_class_index_and_example_painting(tmp_path):
     labels = np.array([0, 2, 1, 2])
     assert predict.example_painting(files, labels, NAMES, "Monet") == files[1]
     assert predict.example_painting(files, np.array([0, 0, 1, 1]), NAMES, "Monet") == files[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / "model.keras").write_bytes(b"PK\x03\x04 truncated"), "not a usable"),
+        (lambda run: (run / "model.keras").write_bytes(b""), "not a usable"),
+        (lambda run: (run / predict.MODEL_INFO).write_text("{not json"), "not readable JSON"),
+        (lambda run: (run / predict.MODEL_INFO).write_text("[1, 2]"), "lacks a valid"),
+        (
+            lambda run: (run / predict.MODEL_INFO).write_text('{"class_names": "Monet"}'),
+            "class_names, image_size, resize_mode",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES[:2], 16, "crop", "shallow", ""),
+            "lists 2 artists, but the model has 3 outputs",
+        ),
+    ],
+)
+def test_damaged_model_files_are_explained_in_one_line(tmp_path, capsys, damage, message):
+    model_path = save_trained(tmp_path / "run")
+    damage(tmp_path / "run")
+    with pytest.raises(predict.ModelFileError, match=message):
+        predict.load_trained_model(model_path)
+    assert predict.main([str(tmp_path / "x.jpg"), "--model", str(model_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message.split(",")[0] in error and "\n" not in error

@@ -89,8 +89,33 @@ def write_model_info(
     return runs.write_json(Path(run_dir) / MODEL_INFO, info)
 
 
+class ModelFileError(ValueError):
+    """A model file or its ``model_info.json`` cannot be used; the message says why."""
+
+
+def _read_model_info(info_path: Path) -> dict:
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelFileError(f"{info_path} is not readable JSON ({error}).") from None
+    needed = {"class_names": list, "image_size": int, "resize_mode": str}
+    wrong = [
+        k
+        for k, kind in needed.items()
+        if not isinstance(info.get(k) if isinstance(info, dict) else None, kind)
+    ]
+    if wrong:
+        raise ModelFileError(f"{info_path} lacks a valid {', '.join(wrong)}.")
+    return info
+
+
 def load_trained_model(model_path: Path) -> TrainedModel:
-    """Load ``model.keras`` (safe mode on) and the ``model_info.json`` beside it."""
+    """Load ``model.keras`` (safe mode on) and the ``model_info.json`` beside it.
+
+    Raises ``FileNotFoundError`` when either file is missing and ``ModelFileError`` when
+    either cannot be used (a damaged model, a malformed info file, or a class list that
+    does not match the model's outputs).
+    """
     model_path = Path(model_path)
     info_path = model_path.with_name(MODEL_INFO)
     if not model_path.is_file():
@@ -100,8 +125,20 @@ def load_trained_model(model_path: Path) -> TrainedModel:
             f"{info_path} is missing: it holds the class list and image size the model was "
             "trained with. Models saved by the notebook always have it."
         )
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    info = _read_model_info(info_path)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds for a damaged file
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ModelFileError(
+            f"{model_path} is not a usable Keras model ({type(error).__name__}: {first_line})"
+        ) from None
+    outputs = int(model.output_shape[-1])
+    if len(info["class_names"]) != outputs:
+        raise ModelFileError(
+            f"{info_path} lists {len(info['class_names'])} artists, but the model has "
+            f"{outputs} outputs: they do not belong together."
+        )
     return TrainedModel(
         model,
         info["class_names"],
@@ -195,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model_path = args.model.expanduser().resolve() if args.model else newest_model()
         trained = load_trained_model(model_path)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ModelFileError) as error:
         print(error, file=sys.stderr)
         return 2
     attributions = attribute(trained, [p.expanduser().resolve() for p in args.images])
