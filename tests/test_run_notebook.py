@@ -169,3 +169,12 @@ def test_status_json_says_how_the_run_ended(tmp_path, monkeypatch, last_cell, ce
     assert error in status["error"]
     if cell:
         assert status["cell_source"] == "x = 1"
+
+
+def test_an_unusable_out_folder_is_named(tmp_path, monkeypatch):
+    blocker = tmp_path / "out-is-a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(blocker / "out"))
+    notebook = tiny_notebook(tmp_path / "tiny.ipynb")
+    with pytest.raises(SystemExit, match=r"Cannot create a run folder under .*out-is-a-file"):
+        run_notebook.main(["--notebook", str(notebook)])

@@ -84,3 +84,24 @@ def test_status_is_written_whole_and_read_back(tmp_path):
     assert runs.read_status(tmp_path)["status"] == runs.FINISHED
     (tmp_path / runs.STATUS_FILE).write_text("[1, 2")
     assert runs.read_status(tmp_path) == {"status": "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("0001_Monet", "0001_Monet"),
+        ("0002_Van Gogh/../../etc", "0002_Van_Gogh_.._.._etc"),
+        ("..hidden", "hidden"),
+        ("Cézanne", "C_zanne"),
+        ("", "_"),
+    ],
+)
+def test_figure_names_are_safe_file_names(name, expected):
+    assert runs.safe_file_name(name) == expected
+
+
+def test_a_figure_named_after_a_very_long_artist_name_is_saved(tmp_path):
+    fig = plt.figure()
+    path = runs.save_figure(fig, tmp_path / "grad_cam", "0003_" + "Monet" * 48)
+    plt.close(fig)
+    assert path.is_file() and len(path.name) <= 104

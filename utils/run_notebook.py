@@ -70,6 +70,11 @@ def execute(
         run_dir = runs.reserve_run_dir(run_name)
     except ValueError as error:
         raise SystemExit(str(error)) from None
+    except OSError as error:
+        raise SystemExit(
+            f"Cannot create a run folder under {paths.out_root()}: {error.strerror or error}. "
+            "Point CNN_ARTISTS_OUT at a writable folder."
+        ) from None
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
     try:

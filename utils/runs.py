@@ -116,11 +116,20 @@ def write_history_csv(path: Path, history: dict[str, list[float]]) -> Path:
     return write_text(path, buffer.getvalue())
 
 
+def safe_file_name(text: str, limit: int = 100) -> str:
+    """``text`` made safe as a file name on any system: every character but letters, digits,
+    '.', '_' and '-' becomes '_', no leading dot, at most ``limit`` characters."""
+    return re.sub(r"[^\w.-]", "_", text, flags=re.ASCII)[:limit].lstrip(".") or "_"
+
+
 def save_figure(fig, run_dir: Path, name: str, dpi: int = 120) -> Path:
-    """Save a Matplotlib figure as ``<run_dir>/<name>.png`` atomically and return the path."""
+    """Save a Matplotlib figure as ``<run_dir>/<name>.png`` atomically and return the path.
+
+    ``name`` may hold an artist's name: it is made safe first (``safe_file_name``).
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return write_bytes(Path(run_dir) / f"{name}.png", buffer.getvalue())
+    return write_bytes(Path(run_dir) / f"{safe_file_name(name)}.png", buffer.getvalue())
 
 
 def save_model(model, path: Path) -> Path:
