@@ -2,6 +2,8 @@
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -107,8 +109,78 @@ def test_huge_declared_dimensions_are_refused_before_decoding():
     header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
     data = header + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    data += png_chunk(b"IDAT", zlib.compress(b"")) + png_chunk(b"IEND", b"")
     with pytest.raises(images.UnreadableImageError, match="over the cap"):
         images.decode_rgb(data)
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload))
+    )
+
+
+def rle_bmp_bomb(side: int = 30_000) -> bytes:
+    """A 1 KB run-length-encoded BMP that declares side x side pixels."""
+    palette = bytes(1024)
+    pixels = b"\x00\x01"  # RLE8: end of bitmap
+    offset = 14 + 40 + len(palette)
+    return (
+        b"BM"
+        + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+        + struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+        + palette
+        + pixels
+    )
+
+
+def jpeg_with_stray_byte(side: int = 8_000) -> bytes:
+    """A JPEG whose frame declares side x side pixels, with a stray byte before that marker."""
+    _, encoded = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = struct.pack(">HH", side, side)
+    return bytes(data[:frame]) + b"\x00" + bytes(data[frame:])
+
+
+@pytest.mark.parametrize(
+    ("make", "declared"), [(rle_bmp_bomb, "30000x30000"), (jpeg_with_stray_byte, "8000x8000")]
+)
+def test_bombs_are_refused_from_their_headers(make, declared):
+    with pytest.raises(images.UnreadableImageError, match=f"declares {declared} pixels"):
+        images.decode_rgb(make())
+
+
+def test_files_without_a_readable_size_are_refused():
+    for data in (b"BM" + bytes(10), b"\xff\xd8\xff\xe0 garbage", b"plain text, not an image"):
+        with pytest.raises(images.UnreadableImageError, match="no readable image size"):
+            images.decode_rgb(data)
+
+
+def peak_memory_mib_of_loading(path) -> float:
+    """Peak memory growth of a fresh process that loads ``path`` as the loader does."""
+    code = (
+        "import resource, sys\n"
+        "from utils import images\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "loaded = images.load_images([sys.argv[1]], 64)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout.strip())
+
+
+def test_bombs_cost_no_more_memory_than_a_normal_painting(tmp_path):
+    normal = write_jpeg(tmp_path / "normal.jpg", noise_image(5, 900, 1200))
+    baseline = peak_memory_mib_of_loading(normal)
+    for name, make in (("bomb.bmp", rle_bmp_bomb), ("stray.jpg", jpeg_with_stray_byte)):
+        (tmp_path / name).write_bytes(make())
+        assert peak_memory_mib_of_loading(tmp_path / name) < baseline + 200, name
 
 
 def test_pixel_cap_applies_to_jpeg_headers(tmp_path):

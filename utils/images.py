@@ -4,8 +4,8 @@ Knows nothing of classes or models. OpenCV releases the GIL while it decodes and
 resizes, so a thread pool loads images in parallel.
 """
 
+import io
 import os
-import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,19 +13,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from utils import paths
+from utils import MAX_PIXELS, paths
 
-DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 RESIZE_MODES = ("squash", "crop")
 _REDUCED_JPEG_FLAGS = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
     (4, cv2.IMREAD_REDUCED_COLOR_4),
     (2, cv2.IMREAD_REDUCED_COLOR_2),
 )
-# JPEG start-of-frame markers carry the image size; C4, C8 and CC are other segments.
-_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# The pixel cap is ours (checked from the header, before decoding); Pillow's own
+# decompression-bomb check would stop it from even reporting a huge declared size.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class UnreadableImageError(ValueError):
@@ -54,31 +56,15 @@ class LoadedImages:
     skipped: list[Skipped]
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    position = 2
-    while position + 9 < len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in _JPEG_SOF_MARKERS:
-            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
-            return height, width
-        (segment_length,) = struct.unpack(">H", data[position + 2 : position + 4])
-        position += 2 + segment_length
-    return None
-
-
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) declared in a JPEG or PNG header, without decoding; else None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return _jpeg_size(data)
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return height, width
-    return None
+    """(height, width) declared in the file's header, read by Pillow without decoding
+    any pixel; None when no size can be read (not an image, or an unknown format)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # hostile headers raise many kinds of errors; all mean "no size"
+        return None
+    return height, width
 
 
 def _to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -113,7 +99,9 @@ def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIX
     if not data:
         raise UnreadableImageError("empty file (0 bytes)")
     declared = header_size(data)
-    if declared and declared[0] * declared[1] > max_pixels:
+    if declared is None:
+        raise UnreadableImageError("no readable image size in its header (not an image?)")
+    if declared[0] * declared[1] > max_pixels:
         raise UnreadableImageError(
             f"declares {declared[1]}x{declared[0]} pixels, over the cap of {max_pixels:,}"
         )
@@ -123,7 +111,7 @@ def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIX
         if b"\xff\xd9" not in data[-1024:]:
             raise UnreadableImageError("truncated JPEG (no end-of-image marker)")
         flag = cv2.IMREAD_COLOR
-        if declared and min_side:
+        if min_side:
             short_side = min(declared)
             flag = next((f for n, f in _REDUCED_JPEG_FLAGS if short_side // n >= min_side), flag)
         bgr = cv2.imdecode(buffer, flag)
