@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -105,3 +106,14 @@ def test_a_figure_named_after_a_very_long_artist_name_is_saved(tmp_path):
     path = runs.save_figure(fig, tmp_path / "grad_cam", "0003_" + "Monet" * 48)
     plt.close(fig)
     assert path.is_file() and len(path.name) <= 104
+
+
+def test_a_failed_model_save_leaves_no_temporary_file(tmp_path):
+    class FullDisk:
+        def save(self, path):
+            Path(path).write_bytes(b"half a model")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        runs.save_model(FullDisk(), tmp_path / "model.keras")
+    assert list(tmp_path.iterdir()) == []

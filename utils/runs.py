@@ -133,11 +133,18 @@ def save_figure(fig, run_dir: Path, name: str, dpi: int = 120) -> Path:
 
 
 def save_model(model, path: Path) -> Path:
-    """Save a Keras model in the native ``.keras`` format, atomically."""
+    """Save a Keras model in the native ``.keras`` format, atomically.
+
+    A save that fails (a full disk, say) leaves no temporary file behind.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 
