@@ -12,11 +12,12 @@ KERNEL := cnn-artists
 PARAMS ?=
 IMAGES ?=
 MODEL ?=
+RUN ?=
 SWEEP ?= sweeps/sample_sizes.yaml
 DATA ?= data/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run predict sweep duplicates test test-all lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run resume predict sweep duplicates test test-all lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +40,10 @@ venv: $(PROJECT)  ## Build the virtual environment (.venv) if missing or stale
 
 run: $(PROJECT)  ## Run the notebook headlessly; results go to out/<run_name>/ (PARAMS="-p num_epochs 20" or "-f params/kaggle.yaml")
 	$(PY) -m utils.run_notebook $(PARAMS)
+
+resume: $(PROJECT)  ## Continue an interrupted or killed run after its last completed epoch: RUN=out/<run_name>
+	@test -n "$(RUN)" || { echo 'Usage: make resume RUN=out/<run_name>'; exit 2; }
+	$(PY) -m utils.run_notebook --resume $(RUN)
 
 predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<run>/model.keras] (default: newest model)
 	@test -n "$(IMAGES)" || { echo 'Usage: make predict IMAGES="path/a.jpg path/b.png" [MODEL=out/<run>/model.keras]'; exit 2; }

@@ -1,7 +1,13 @@
 """The papermill runner: parameter parsing, refusal of typos, and its own run folder."""
 
 import base64
+import errno
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
@@ -69,6 +75,7 @@ def test_the_notebook_declares_every_documented_parameter():
         "holdout_folds",
         "seed",
         "run_name",
+        "run_folder",
         "verbose",
         "painting",
         "suspected_artist",
@@ -93,9 +100,9 @@ def test_params_files_only_use_declared_names():
 def tiny_notebook(path):
     return write_notebook(
         path,
-        'run_name = ""\nmodel = "cnn"\nimage_size = 8',
+        'run_name = ""\nrun_folder = ""\nmodel = "cnn"\nimage_size = 8',
         "from utils import runs\n"
-        "run_dir = runs.create_run_dir(run_name)\n"
+        "run_dir = runs.open_run_dir(run_folder)\n"
         "(run_dir / 'marker.txt').write_text(str(image_size))",
     )
 
@@ -111,7 +118,6 @@ def test_runs_land_in_their_own_folders(tmp_path, monkeypatch):
         assert (run_dir / "marker.txt").read_text() == "5"
         executed = json.loads((run_dir / "notebook.ipynb").read_text())
         assert any("run_name = " in "".join(c["source"]) for c in executed["cells"])
-        assert not (run_dir / ".reserved").exists()
 
 
 def test_a_failing_run_reports_and_keeps_its_notebook(tmp_path, monkeypatch, capsys):
@@ -135,9 +141,9 @@ def tracked_notebook(path, last_cell: str):
     """A notebook that tracks its status like the real one, then runs ``last_cell``."""
     notebook = write_notebook(
         path,
-        'run_name = ""\nmodel = "cnn"\nimage_size = 8',
+        'run_name = ""\nrun_folder = ""\nmodel = "cnn"\nimage_size = 8',
         "from utils import runs\n"
-        "run_dir = runs.create_run_dir(run_name)\n"
+        "run_dir = runs.open_run_dir(run_folder)\n"
         "runs.track_status(run_dir)",
     )
     nb = nbformat.read(notebook, as_version=4)
@@ -178,3 +184,97 @@ def test_an_unusable_out_folder_is_named(tmp_path, monkeypatch):
     notebook = tiny_notebook(tmp_path / "tiny.ipynb")
     with pytest.raises(SystemExit, match=r"Cannot create a run folder under .*out-is-a-file"):
         run_notebook.main(["--notebook", str(notebook)])
+
+
+def start_runner(notebook, out, run_name, new_session=False):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "utils.run_notebook",
+            "--notebook",
+            str(notebook),
+            "-p",
+            "run_name",
+            run_name,
+        ],
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+    )
+
+
+def wait_for(condition, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "Ctrl-C to the process group"],
+)
+def test_a_stop_signal_interrupts_the_run_and_says_how_to_resume(tmp_path, signum, to_group):
+    notebook = tracked_notebook(
+        tmp_path / "slow.ipynb",
+        "import time\n(run_dir / 'started').touch()\nfor _ in range(3000):\n    time.sleep(0.1)",
+    )
+    runner = start_runner(notebook, tmp_path / "out", "slow", new_session=to_group)
+    run_dir = tmp_path / "out" / "slow"
+    wait_for(lambda: (run_dir / "started").exists())
+    if to_group:
+        os.killpg(runner.pid, signum)
+    else:
+        runner.send_signal(signum)
+    _, err = runner.communicate(timeout=60)  # a guard against hanging only
+    assert runner.returncode == run_notebook.INTERRUPTED_EXIT_CODE
+    status = runs.read_status(run_dir)
+    assert status["status"] == runs.INTERRUPTED
+    assert status["resume"] == f"make resume RUN={run_dir}"
+    assert f"Resume with: make resume RUN={run_dir}" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (runs.FINISHED, "already finished"),
+        (runs.RUNNING, "still running"),
+    ],
+)
+def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys, status, message):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    run_dir = runs.create_run_dir("done", tmp_path / "out")
+    runs.write_json(run_dir / run_notebook.REQUEST_FILE, {"parameters": {}})
+    runs.write_status(run_dir, status, pid=os.getpid())
+    assert run_notebook.main(["--resume", str(run_dir)]) == 2
+    assert message in capsys.readouterr().err
+    assert run_notebook.main(["--resume", str(tmp_path)]) == 2
+    assert "not a run folder made by make run" in capsys.readouterr().err
+
+
+def test_a_full_disk_keeps_the_last_complete_notebook(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    notebook = tiny_notebook(tmp_path / "tiny.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(f"x = {i}") for i in range(4)]
+    nbformat.write(nb, notebook)
+    real_write_bytes = runs.write_bytes
+    saves = []
+
+    def fill_up(path, data):
+        if path.name == "notebook.ipynb":
+            saves.append(path)
+            if len(saves) > 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(path, data)
+
+    monkeypatch.setattr(runs, "write_bytes", fill_up)
+    assert run_notebook.main(["--notebook", str(notebook), "-p", "run_name", "full"]) == 1
+    run_dir = tmp_path / "out" / "full"
+    assert "no space left on the disk that holds" in capsys.readouterr().err
+    nbformat.read(run_dir / "notebook.ipynb", as_version=4)  # complete, valid JSON
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,19 +20,27 @@ def test_run_folders_never_collide(tmp_path):
     assert (first / "metrics.json").read_text() == "{}"
 
 
-def test_reserved_folder_is_claimed_once(tmp_path):
-    reserved = runs.reserve_run_dir("papermill-run", tmp_path)
-    assert (reserved / runs.RESERVED_MARKER).exists()
-    (reserved / "notebook.ipynb").write_text("being written")
-    claimed = runs.create_run_dir("papermill-run", tmp_path)
-    assert claimed == reserved
-    assert not (reserved / runs.RESERVED_MARKER).exists()
-    assert runs.create_run_dir("papermill-run", tmp_path).name == "papermill-run-2"
+def test_an_existing_run_folder_is_opened_and_a_missing_one_refused(tmp_path):
+    made = runs.create_run_dir("made", tmp_path)
+    assert runs.open_run_dir(str(made)) == made
+    with pytest.raises(FileNotFoundError, match="run_folder"):
+        runs.open_run_dir(str(tmp_path / "never-made"))
 
 
-def test_reserving_skips_taken_names(tmp_path):
-    runs.create_run_dir("a", tmp_path)
-    assert runs.reserve_run_dir("a", tmp_path).name == "a-2"
+def test_a_taken_run_name_is_said_to_start_afresh(tmp_path):
+    first = runs.create_run_dir("same", tmp_path)
+    second = runs.create_run_dir("same", tmp_path)
+    assert runs.fresh_start_note("same", first) == ""
+    assert runs.fresh_start_note("", first) == ""
+    note = runs.fresh_start_note("same", second)
+    assert "a new run" in note and "make resume RUN=" in note and str(first) in note
+
+
+def test_process_alive():
+    assert runs.process_alive(os.getpid())
+    assert not runs.process_alive(None)
+    assert not runs.process_alive(-3)
+    assert not runs.process_alive(2**22 + 12345)
 
 
 @pytest.mark.parametrize("bad", ["", "../escape", "a/b", ".hidden", "with space"])
@@ -81,6 +90,10 @@ def test_status_is_written_whole_and_read_back(tmp_path):
         "result = train()",
         "ValueError: bad",
     )
+    runs.mark_interrupted(tmp_path, 12)
+    status = runs.read_status(tmp_path)
+    assert (status["status"], status["cell"]) == (runs.INTERRUPTED, 12)
+    assert status["resume"] == f"make resume RUN={tmp_path}"
     runs.finish(tmp_path)
     assert runs.read_status(tmp_path)["status"] == runs.FINISHED
     (tmp_path / runs.STATUS_FILE).write_text("[1, 2")

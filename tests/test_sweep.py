@@ -12,9 +12,9 @@ def fake_notebook(path):
     """A notebook that writes metrics.json, and fails on purpose when model == "broken"."""
     return write_notebook(
         path,
-        'run_name = ""\nmodel = "cnn"\nimage_size = 8\nnum_epochs = 1',
+        'run_name = ""\nrun_folder = ""\nmodel = "cnn"\nimage_size = 8\nnum_epochs = 1',
         "from utils import runs\n"
-        "run_dir = runs.create_run_dir(run_name)\n"
+        "run_dir = runs.open_run_dir(run_folder)\n"
         "assert model != 'broken', 'this run fails on purpose'\n"
         "runs.write_json(run_dir / 'metrics.json', {'accuracy': image_size / 100, "
         "'macro_f1': image_size / 200, 'seconds': {'training': float(num_epochs)}})",

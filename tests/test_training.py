@@ -184,3 +184,39 @@ def test_cpu_flags_reads_the_flags_line(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 amx_bf16\nbugs\t\t: none\n")
     assert training.cpu_flags(cpuinfo) == {"fpu", "sse2", "amx_bf16"}
     assert training.cpu_flags(tmp_path / "missing") == set()
+
+
+class StopAfterEpoch(training.keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of an epoch, as Ctrl-C would during the next."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path, monkeypatch):
+    X, y = tiny_problem()
+    training.set_seed(0)
+    model = training.compile_model(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
+    real_fit = model.fit
+
+    def fit_then_stop(*args, callbacks=(), **kwargs):
+        return real_fit(*args, callbacks=[*callbacks, StopAfterEpoch(1)], **kwargs)
+
+    monkeypatch.setattr(model, "fit", fit_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(model, X, y, (X[:6], y[:6]), 4, 8, verbose=0, run_dir=tmp_path)
+    assert (tmp_path / "checkpoint").is_dir()
+    assert len(training.read_history(tmp_path / training.TRAINING_LOG)["loss"]) == 2
+
+    training.set_seed(0)
+    fresh = training.compile_model(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
+    result = training.train(fresh, X, y, (X[:6], y[:6]), 4, 8, verbose=0, run_dir=tmp_path)
+    assert result.resumed_from_epoch == 2
+    assert len(result.history["loss"]) == len(result.history["val_accuracy"]) == 4
+    assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
+    assert not (tmp_path / "checkpoint").exists()

@@ -5,6 +5,7 @@ Usage (``make run PARAMS="..."`` passes its arguments here)::
     python -m utils.run_notebook                              # built-in sample, defaults
     python -m utils.run_notebook -p num_epochs 20 -p image_size 128
     python -m utils.run_notebook -f params/kaggle.yaml -p run_name kaggle-try
+    python -m utils.run_notebook --resume out/kaggle-try          # make resume RUN=...
 
 ``-p NAME VALUE`` and ``-f FILE.yaml`` work as in papermill; later ones win, and ``-p``
 beats ``-f``. Every value is checked against the type the notebook's parameters cell
@@ -12,13 +13,18 @@ declares (``utils.parameters``) before papermill writes it into the notebook, an
 unknown names are refused, so a typo cannot silently run the defaults and a
 parameters file cannot smuggle in code. The executed notebook is saved as
 ``out/<run_name>/notebook.ipynb`` beside everything the run writes; an existing run
-folder is never reused.
+folder is never reused. Ctrl-C or SIGTERM interrupts the run, keeping its completed
+epochs, and ``--resume`` continues it in the same folder.
 """
 
 import argparse
+import contextlib
+import errno
 import logging
+import os
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,36 +44,85 @@ def _only_cell_output(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(_PAPERMILL_CHATTER)
 
 
+REQUEST_FILE = "run_request.json"
+INTERRUPTED_EXIT_CODE = 130
+ATOMIC = "atomic://"
+
+
+class AtomicNotebookWrites:
+    """papermill I/O for ``atomic://`` paths: each save of the executed notebook (one per
+    cell) replaces the file whole, so a full disk leaves the last complete notebook and
+    no temporary file, never a truncated one."""
+
+    def read(self, path: str) -> str:
+        """The notebook's text."""
+        return Path(path.removeprefix(ATOMIC)).read_text(encoding="utf-8")
+
+    def listdir(self, path: str) -> list[str]:
+        """The folder's entries, as papermill's local handler lists them."""
+        folder = path.removeprefix(ATOMIC)
+        return [os.path.join(folder, name) for name in os.listdir(folder)]
+
+    def write(self, buf: str, path: str) -> None:
+        """Replace the notebook atomically."""
+        runs.write_text(Path(path.removeprefix(ATOMIC)), buf)
+
+    def pretty_path(self, path: str) -> str:
+        """The plain path, for papermill's messages."""
+        return path.removeprefix(ATOMIC)
+
+
+papermill.iorw.papermill_io.register(ATOMIC, AtomicNotebookWrites())
+
+
 @dataclass(frozen=True)
 class RunOutcome:
-    """Where a run went and, if it failed, why."""
+    """Where a run went and, if it failed or was interrupted, why."""
 
     run_dir: Path
     error: str | None = None
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
         """True when every cell ran."""
-        return self.error is None
+        return self.error is None and not self.interrupted
 
 
-def execute(
-    values: dict[str, object], notebook: Path, declared: Mapping[str, parameters.Declared]
-) -> RunOutcome:
-    """Reserve a run folder, execute ``notebook`` with ``values`` into it, report the outcome.
+@contextlib.contextmanager
+def stop_signals_interrupt_the_kernel(run_dir: Path) -> Iterator[list[int]]:
+    """While the notebook runs, Ctrl-C (SIGINT) and SIGTERM interrupt its kernel.
 
-    ``values`` must already be checked against ``declared``, the notebook's declared
-    parameters (``parameters.declared``, read once by the caller).
-    A failed run keeps its folder and executed notebook, which shows the error; its
-    ``status.json`` names the cell (the notebook writes it, or this function when the
-    kernel itself died).
+    The running cell then raises ``KeyboardInterrupt``: training stops, keeping its
+    last completed epoch, and the notebook marks the run interrupted. A second signal,
+    or one that comes before the kernel has said who it is, stops the runner at once.
     """
+    received: list[int] = []
+
+    def interrupt(signum: int, frame) -> None:
+        received.append(signum)
+        kernel = runs.read_status(run_dir).get("pid")
+        if len(received) > 1 or not runs.process_alive(kernel):
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping the run...", file=sys.stderr, flush=True)
+        os.kill(kernel, signal.SIGINT)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def new_run_dir(values: dict[str, object], declared: Mapping[str, parameters.Declared]) -> Path:
+    """Create the run folder for ``values`` and record them there, for ``make resume``."""
     settings = {name: d.default for name, d in declared.items()} | values
     run_name = settings["run_name"] or runs.default_run_name(
         settings["model"], settings["image_size"]
     )
     try:
-        run_dir = runs.reserve_run_dir(run_name)
+        run_dir = runs.create_run_dir(run_name)
     except ValueError as error:
         raise SystemExit(str(error)) from None
     except OSError as error:
@@ -75,32 +130,84 @@ def execute(
             f"Cannot create a run folder under {paths.out_root()}: {error.strerror or error}. "
             "Point CNN_ARTISTS_OUT at a writable folder."
         ) from None
+    runs.write_json(run_dir / REQUEST_FILE, {"parameters": values})
+    return run_dir
+
+
+def execute(
+    values: dict[str, object],
+    notebook: Path,
+    declared: Mapping[str, parameters.Declared],
+    run_dir: Path | None = None,
+) -> RunOutcome:
+    """Execute ``notebook`` with ``values`` into a new run folder (or ``run_dir``, to resume).
+
+    ``values`` must already be checked against ``declared``, the notebook's declared
+    parameters (``parameters.declared``, read once by the caller). The notebook is told
+    its folder (``run_folder``), so the runner and it always agree. A failed run keeps
+    its folder and executed notebook, which shows the error; its ``status.json`` names
+    the cell (the notebook writes it, or this function when the kernel itself died).
+    """
+    run_dir = run_dir or new_run_dir(values, declared)
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters={**values, "run_name": run_dir.name},
-            kernel_name=KERNEL_NAME,
-            cwd=str(notebook.parent),
-            log_output=True,
-            progress_bar=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
-    except papermill.PapermillExecutionError as error:
-        message = f"{error.ename}: {error.evalue}"
-        if runs.read_status(run_dir)["status"] != runs.FAILED:  # it failed before tracking began
-            runs.mark_failed(run_dir, error.exec_count, message, error.source)
-        return RunOutcome(run_dir, f"cell {error.exec_count}: {message}")
-    except Exception as error:  # the kernel died or timed out: no cell reported an error
-        message = f"{type(error).__name__}: {error}".strip()
-        if runs.read_status(run_dir)["status"] != runs.FAILED:
-            runs.mark_failed(run_dir, None, message)
-        return RunOutcome(run_dir, message)
-    finally:
-        (run_dir / runs.RESERVED_MARKER).unlink(missing_ok=True)
+    with stop_signals_interrupt_the_kernel(run_dir) as received:
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                ATOMIC + str(output),
+                parameters={**values, "run_name": run_dir.name, "run_folder": str(run_dir)},
+                kernel_name=KERNEL_NAME,
+                cwd=str(notebook.parent),
+                log_output=True,
+                progress_bar=False,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except (papermill.PapermillExecutionError, KeyboardInterrupt) as error:
+            if received or getattr(error, "ename", "KeyboardInterrupt") == "KeyboardInterrupt":
+                if runs.read_status(run_dir)["status"] != runs.INTERRUPTED:
+                    runs.mark_interrupted(run_dir, getattr(error, "exec_count", None))
+                return RunOutcome(run_dir, interrupted=True)
+            message = f"{error.ename}: {error.evalue}"
+            if runs.read_status(run_dir)["status"] != runs.FAILED:  # failed before tracking
+                runs.mark_failed(run_dir, error.exec_count, message, error.source)
+            return RunOutcome(run_dir, f"cell {error.exec_count}: {message}")
+        except Exception as error:  # the kernel died, timed out, or the disk is full
+            message = f"{type(error).__name__}: {error}".strip()
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                message = f"no space left on the disk that holds {paths.display(run_dir)}"
+            with contextlib.suppress(OSError):
+                if runs.read_status(run_dir)["status"] != runs.FAILED:
+                    runs.mark_failed(run_dir, None, message)
+            return RunOutcome(run_dir, message)
     return RunOutcome(run_dir)
+
+
+def prepare_resume(run_dir: Path, declared: Mapping[str, parameters.Declared]) -> dict:
+    """The checked parameters of an unfinished run, its notebook kept under another name.
+
+    Raises ``parameters.ParameterError`` when the run cannot be resumed, saying why.
+    """
+    status = runs.read_status(run_dir)
+    if not (run_dir / REQUEST_FILE).is_file():
+        raise parameters.ParameterError(
+            f"{paths.display(run_dir)} is not a run folder made by make run (no {REQUEST_FILE})."
+        )
+    if status["status"] == runs.FINISHED:
+        raise parameters.ParameterError(f"{paths.display(run_dir)} has already finished.")
+    if status["status"] == runs.RUNNING and runs.process_alive(status.get("pid")):
+        raise parameters.ParameterError(
+            f"{paths.display(run_dir)} is still running (process {status['pid']})."
+        )
+    request = parameters.read_yaml(run_dir / REQUEST_FILE)
+    values = parameters.check_all(request.get("parameters", {}), declared)
+    previous = run_dir / "notebook.ipynb"
+    if previous.exists():
+        attempt = 1
+        while (run_dir / f"notebook.interrupted-{attempt}.ipynb").exists():
+            attempt += 1
+        previous.rename(run_dir / f"notebook.interrupted-{attempt}.ipynb")
+    return values
 
 
 def show_cell_output() -> None:
@@ -130,23 +237,36 @@ def main(argv: list[str] | None = None) -> int:
         help="YAML file of parameters",
     )
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="notebook to run")
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or killed run"
+    )
     args = parser.parse_args(argv)
     show_cell_output()
     declared = parameters.declared(args.notebook)
+    run_dir = None
     try:
-        values = parameters.collect(args.parameters_file, args.parameters, declared)
+        if args.resume:
+            run_dir = paths.resolve(args.resume)
+            values = prepare_resume(run_dir, declared)
+        else:
+            values = parameters.collect(args.parameters_file, args.parameters, declared)
     except parameters.ParameterError as error:
         print(error, file=sys.stderr)
         return 2
-    outcome = execute(values, args.notebook, declared)
-    if not outcome.ok:
-        print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
+    outcome = execute(values, args.notebook, declared, run_dir)
+    where = paths.display(outcome.run_dir)
+    if outcome.interrupted:
         print(
-            f"The notebook with the error is at {paths.display(outcome.run_dir)}/notebook.ipynb",
+            f"\nInterrupted; completed epochs are kept in {where}. "
+            f"Resume with: {runs.resume_command(outcome.run_dir)}",
             file=sys.stderr,
         )
+        return INTERRUPTED_EXIT_CODE
+    if not outcome.ok:
+        print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
+        print(f"The notebook with the error is at {where}/notebook.ipynb", file=sys.stderr)
         return 1
-    print(f"\nDone. Results are in {paths.display(outcome.run_dir)}/")
+    print(f"\nDone. Results are in {where}/")
     return 0
 
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from utils import paths
 
-RESERVED_MARKER = ".reserved"
 STATUS_FILE = "status.json"
-RUNNING, FINISHED, FAILED = "running", "finished", "failed"
+RUNNING, FINISHED, FAILED, INTERRUPTED = "running", "finished", "failed", "interrupted"
 # The IPython hook that marks the current run failed when a cell raises (one per kernel).
 _status_hook = None
 
@@ -45,7 +44,15 @@ def check_run_name(run_name: str) -> str:
     return run_name
 
 
-def _make_unique_dir(out_root: Path, run_name: str, claim_reserved: bool) -> Path:
+def create_run_dir(run_name: str, out_root: Path | None = None) -> Path:
+    """Create ``out/<run_name>``, or ``out/<run_name>-2`` (-3, ...) if that is taken.
+
+    An existing run's folder is never reused. ``make run`` creates the folder first
+    and hands it to the notebook (its ``run_folder`` parameter), so the runner and the
+    notebook always agree on where the results go.
+    """
+    out_root = Path(out_root or paths.out_root())
+    check_run_name(run_name)
     out_root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 10_000):
         candidate = out_root / (run_name if attempt == 1 else f"{run_name}-{attempt}")
@@ -53,30 +60,25 @@ def _make_unique_dir(out_root: Path, run_name: str, claim_reserved: bool) -> Pat
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            if not claim_reserved:
-                continue
-            try:
-                (candidate / RESERVED_MARKER).unlink()
-                return candidate
-            except FileNotFoundError:
-                continue
+            continue
     raise RuntimeError(f"Could not find a free run folder for {run_name!r} in {out_root}")
 
 
-def create_run_dir(run_name: str, out_root: Path | None = None) -> Path:
-    """Create ``out/<run_name>``, or ``out/<run_name>-2`` (-3, ...) if that is taken.
+def fresh_start_note(run_name: str, run_dir: Path) -> str:
+    """A note when ``run_name`` was taken, so this run starts afresh in another folder."""
+    if not run_name or run_dir.name == run_name:
+        return ""
+    taken = run_dir.parent / run_name
+    return (
+        f" (a new run: {paths.display(taken)} exists; {resume_command(taken)} continues that one)"
+    )
 
-    A folder that ``reserve_run_dir`` reserved under this name is claimed instead of
-    skipped, so a notebook started by ``utils.run_notebook`` writes where its
-    executed copy is saved. An existing run's folder is never reused.
-    """
-    return _make_unique_dir(Path(out_root or paths.out_root()), check_run_name(run_name), True)
 
-
-def reserve_run_dir(run_name: str, out_root: Path | None = None) -> Path:
-    """Create a fresh run folder marked as reserved for the notebook about to run."""
-    run_dir = _make_unique_dir(Path(out_root or paths.out_root()), check_run_name(run_name), False)
-    (run_dir / RESERVED_MARKER).touch()
+def open_run_dir(run_folder: str | os.PathLike[str]) -> Path:
+    """The run folder that ``make run`` or ``make resume`` created for this notebook."""
+    run_dir = paths.resolve(run_folder)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run_folder {run_folder} does not exist; leave it empty.")
     return run_dir
 
 
@@ -172,11 +174,35 @@ def mark_failed(run_dir: Path, cell: int | None, error: str, source: str = "") -
     return write_status(run_dir, FAILED, cell=cell, cell_source=first_line[:120], error=error)
 
 
+def resume_command(run_dir: Path) -> str:
+    """The command that continues an interrupted run."""
+    return f"make resume RUN={paths.display(run_dir)}"
+
+
+def mark_interrupted(run_dir: Path, cell: int | None) -> Path:
+    """Mark the run interrupted (Ctrl-C, SIGTERM, or the kernel stopped), with how to resume."""
+    return write_status(run_dir, INTERRUPTED, cell=cell, resume=resume_command(run_dir))
+
+
+def process_alive(pid: object) -> bool:
+    """True if a process with this id exists (as far as this user can tell)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def track_status(run_dir: Path) -> None:
     """Mark ``run_dir`` running, and failed as soon as any later notebook cell raises.
 
     Inside IPython (JupyterLab or papermill) a ``post_run_cell`` hook records the failing
-    cell and its error; ``finish`` marks the run finished. Calling it again (re-running
+    cell and its error, or ``interrupted`` for Ctrl-C (a kernel interrupt); ``finish``
+    marks the run finished. Calling it again (re-running
     the setup cell) replaces the previous hook.
     """
     global _status_hook
@@ -193,7 +219,9 @@ def track_status(run_dir: Path) -> None:
 
     def record_failure(result) -> None:
         error = result.error_in_exec or result.error_before_exec
-        if error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            mark_interrupted(run_dir, result.execution_count)
+        elif error is not None:
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
             mark_failed(run_dir, result.execution_count, message, result.info.raw_cell or "")
 

@@ -1,5 +1,7 @@
 """Seeding, compiling and fitting: everything between a built model and its history."""
 
+import csv
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# Keras's CSVLogger appends each completed epoch here, so the history survives interruption.
+TRAINING_LOG = "training_log.csv"
 # NVIDIA GPUs compute in bfloat16 natively from compute capability 8.0 (Ampere) on.
 BF16_GPU_CAPABILITY = (8, 0)
 
@@ -22,10 +26,12 @@ class NonFiniteTrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """What ``train`` returns: per-epoch metrics and the wall-clock time of the fit."""
+    """What ``train`` returns: per-epoch metrics (every epoch, resumed ones included), the
+    wall-clock time of this fit, and the epoch it resumed after (0 for a fresh start)."""
 
     history: dict[str, list[float]]
     seconds: float
+    resumed_from_epoch: int = 0
 
 
 def set_seed(seed: int) -> None:
@@ -179,6 +185,30 @@ def augmented_batches(
     )
 
 
+def _checkpointed_epochs(checkpoint_dir: Path) -> int:
+    """Epochs completed by the checkpoint in ``checkpoint_dir`` (Keras's ``BackupAndRestore``)."""
+    try:
+        metadata = json.loads((checkpoint_dir / "training_metadata.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return int(metadata.get("epoch", 0))
+
+
+def read_history(path: Path, epochs: int | None = None) -> dict[str, list[float]]:
+    """The per-epoch metrics that Keras's ``CSVLogger`` wrote to ``path``, first ``epochs`` only."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))[:epochs]
+    names = [name for name in (rows[0] if rows else {}) if name != "epoch"]
+    return {name: [float(row[name]) for row in rows] for name in names}
+
+
+def _keep_epochs(path: Path, epochs: int) -> None:
+    """Cut the history file back to ``epochs`` rows, as the checkpoint it resumes from."""
+    with open(path, newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    Path(path).write_text("".join(lines[: 1 + epochs]))
+
+
 def train(
     model: keras.Model,
     X_train: np.ndarray,
@@ -190,12 +220,19 @@ def train(
     crop_size: int = 0,
     colour_jitter: float = 0.0,
     seed: int = 0,
+    run_dir: Path | None = None,
 ) -> TrainingResult:
     """Fit a compiled model; ``validation`` is only measured each epoch, never trained on.
 
     With ``crop_size`` the model trains on random crops (see ``augmented_batches``) and is
     measured on centre crops. ``verbose`` follows Keras: 0 silent, 1 a progress bar,
-    2 one line per epoch.
+    2 one line per epoch. Training stops at the first NaN loss (``TerminateOnNaN``).
+
+    With ``run_dir``, every completed epoch is checkpointed in ``run_dir/checkpoint``
+    (weights, optimizer state, epoch: Keras's ``BackupAndRestore``) and appended to
+    ``run_dir/training_log.csv``; a run interrupted there resumes after its last
+    completed epoch, with the history of every epoch, and the checkpoint is removed
+    once training ends.
     """
     num_classes = model.output_shape[-1]
 
@@ -213,8 +250,19 @@ def train(
         inputs, targets, fit_batch_size, shuffle = X_train, one_hot(y_train), batch_size, True
     if validation is not None:
         validation = (validation[0], one_hot(validation[1]))
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    resumed_from = 0
+    if run_dir is not None:
+        checkpoint_dir, history_path = Path(run_dir) / "checkpoint", Path(run_dir) / TRAINING_LOG
+        resumed_from = _checkpointed_epochs(checkpoint_dir)
+        if history_path.exists():
+            _keep_epochs(history_path, resumed_from)
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
+            keras.callbacks.CSVLogger(str(history_path), append=True),
+        ]
     start = time.perf_counter()
-    history = model.fit(
+    fitted = model.fit(
         inputs,
         targets,
         validation_data=validation,
@@ -222,12 +270,14 @@ def train(
         batch_size=fit_batch_size,
         shuffle=shuffle,
         verbose=verbose,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - start
-    return TrainingResult(
-        {k: [float(v) for v in vals] for k, vals in history.history.items()}, seconds
-    )
+    if run_dir is not None:
+        history = read_history(Path(run_dir) / TRAINING_LOG)
+    else:
+        history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
+    return TrainingResult(history, seconds, resumed_from)
 
 
 def require_finite(history: dict[str, list[float]]) -> None:
