@@ -265,3 +265,13 @@ def test_real_png_named_jpg_in_the_subset(subset_dir: Path):
     image, original = images.load_image(path, 64)
     assert image.shape == (64, 64, 3)
     assert original == (412, 512)
+
+
+def test_first_readable_passes_over_unreadable_files(tmp_path):
+    broken = tmp_path / "a.jpg"
+    broken.write_bytes(b"not an image")
+    good = write_jpeg(tmp_path / "b.jpg", noise_image(3, 30, 40))
+    path, image = images.first_readable([broken, good])
+    assert path == good and image.shape == (30, 40, 3)
+    with pytest.raises(images.UnreadableImageError, match="none of the 1 files"):
+        images.first_readable([broken])

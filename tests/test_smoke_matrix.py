@@ -8,6 +8,7 @@ is where 16-bit numbers used to reach OpenCV and end a run after training.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,22 @@ def tiny_data(tmp_path_factory) -> Path:
     return sample_data.generate(tmp_path_factory.mktemp("tiny"), train_per_class=3, val_per_class=2)
 
 
+LONG_NAME = "Sargent" + "_" * 233
+
+
+def awkward_data(tiny_data: Path, target: Path) -> Path:
+    """The tiny set with what used to end runs after training: an unreadable image that
+    sorts first, an artist missing from validation, and a 240-character artist name."""
+    copy = Path(shutil.copytree(tiny_data, target / "data"))
+    first = sorted((copy / "training" / "training" / "Cezanne").iterdir())[0]
+    first.write_bytes(b"not an image")
+    shutil.rmtree(copy / "validation" / "validation" / "Hassam")
+    for split in ("training", "validation"):
+        folder = copy / split / split
+        (folder / "Sargent").rename(folder / LONG_NAME)
+    return copy
+
+
 def check_artifacts(run_dir: Path, expected: dict[str, object]) -> None:
     """Every file a run promises is there, and the run says it finished.
 
@@ -107,6 +124,12 @@ def matrix(tiny_data, tmp_path_factory) -> dict[str, subprocess.CompletedProcess
             [sys.executable, "-m", "utils.run_notebook", *as_arguments(settings)],
             None,
         )
+    awkward = awkward_data(tiny_data, tmp_path_factory.mktemp("awkward"))
+    settings = {**TINY, "data_dir": str(awkward), "run_name": "awkward-data"}
+    commands["awkward-data"] = (
+        [sys.executable, "-m", "utils.run_notebook", *as_arguments(settings)],
+        None,
+    )
     settings = {**TINY, "data_dir": str(tiny_data), "run_name": "plain-papermill"}
     papermill = str(Path(sys.executable).with_name("papermill"))
     notebook = str(run_notebook.NOTEBOOK)
@@ -138,6 +161,17 @@ def test_every_model_and_precision_produces_every_artifact(matrix, request, case
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done. Results are in" in result.stdout
     check_artifacts(Path(os.environ["CNN_ARTISTS_OUT"]) / run_name_of(case), case)
+
+
+def test_awkward_data_still_gives_a_finished_run(matrix):
+    result = matrix["awkward-data"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / "awkward-data"
+    assert runs.read_status(run_dir)["status"] == runs.FINISHED
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert LONG_NAME in metrics["class_names"]
+    assert [Path(p).parent.name for p in metrics["skipped_files"]] == ["Cezanne", "Degas"]
+    assert (run_dir / "model.keras").is_file()
 
 
 def test_plain_papermill_works_from_any_folder(matrix):

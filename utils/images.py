@@ -161,6 +161,19 @@ def load_image(
     return resize(image, image_size, mode), (int(original[0]), int(original[1]))
 
 
+def first_readable(paths: Sequence[Path]) -> tuple[Path, np.ndarray]:
+    """The first file in ``paths`` that decodes, and its RGB pixels at full size.
+
+    Raises ``UnreadableImageError`` when none does.
+    """
+    for path in paths:
+        try:
+            return Path(path), decode_rgb(Path(path).read_bytes())
+        except (UnreadableImageError, OSError, cv2.error):
+            continue
+    raise UnreadableImageError(f"none of the {len(paths)} files could be read")
+
+
 def load_images(
     paths: Sequence[Path],
     image_size: int,
