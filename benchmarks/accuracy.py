@@ -66,10 +66,10 @@ def main() -> None:
     print(f"Data: {DATA.name}, measured on {measured_on}; {os.cpu_count()} CPU cores")
     print(f"Runs: {paths.display(out_dir)}\n")
     print(
-        "| configuration | seeds | precision | accuracy | macro-F1 | training time "
-        "| peak memory | command |"
+        "| configuration | seeds | parameters | precision | training accuracy (last epoch) "
+        "| accuracy | macro-F1 | training time | peak memory | command |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---|")
     for name in args.only or CONFIGS:
         label, params_files = CONFIGS[name]
         done = [
@@ -80,7 +80,9 @@ def main() -> None:
         minutes = statistics.mean(r.training_seconds for r in done) / 60
         peak = max(r.metrics["peak_memory_mib"] for r in done)
         print(
-            f"| {label} | {', '.join(map(str, args.seeds))} | {first['parameters']['precision']} "
+            f"| {label} | {', '.join(map(str, args.seeds))} | {first['model_parameters']:,} "
+            f"| {first['parameters']['precision']} "
+            f"| {spread([r.metrics['final_epoch']['accuracy'] for r in done])} "
             f"| {spread([r.metrics['accuracy'] for r in done])} "
             f"| {spread([r.metrics['macro_f1'] for r in done])} | {minutes:.1f} min "
             f"| {peak:,.0f} MiB | `{done[0].command}` |",
