@@ -45,7 +45,7 @@ resume: $(PROJECT)  ## Continue an interrupted or killed run after its last comp
 	@test -n "$(RUN)" || { echo 'Usage: make resume RUN=out/<run_name>'; exit 2; }
 	$(PY) -m utils.run_notebook --resume $(RUN)
 
-predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<run>/model.keras] (default: newest model)
+predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<run>/model.keras] (default: newest finished run)
 	@test -n "$(IMAGES)" || { echo 'Usage: make predict IMAGES="path/a.jpg path/b.png" [MODEL=out/<run>/model.keras]'; exit 2; }
 	$(PY) -m utils.predict $(IMAGES) $(if $(MODEL),--model $(MODEL))
 

@@ -2,8 +2,8 @@
 
     python -m utils.predict path/a.jpg path/b.png [--model out/<run>/model.keras] [--top-k 3]
 
-(``make predict IMAGES="..." [MODEL=...]`` runs the same.) Without ``--model`` the newest
-``model.keras`` under ``out/`` is used. Every model is saved with ``model_info.json`` beside
+(``make predict IMAGES="..." [MODEL=...]`` runs the same.) Without ``--model`` the model of the
+newest finished run under ``out/`` is used. Every model is saved with ``model_info.json`` beside
 it: the class list and the image settings it was trained with, so a painting is prepared
 exactly as the training images were. Loading keeps Keras's safe mode on: a model file
 cannot run arbitrary code.
@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: print the top-k table for each painting; exit 1 if none could be read."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", type=Path, help="paintings to attribute")
-    parser.add_argument("--model", type=Path, help="a model.keras (default: newest under out/)")
+    parser.add_argument(
+        "--model", type=Path, help="a model.keras (default: the newest finished run's)"
+    )
     parser.add_argument("--top-k", type=int, default=3, help="artists to list per painting")
     args = parser.parse_args(argv)
     try:
