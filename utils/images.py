@@ -96,6 +96,13 @@ def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIX
     reduced scale, which is much faster and loses nothing once resized to ``min_side``.
     Raises ``UnreadableImageError`` for empty, truncated, oversized or undecodable data.
     """
+    return _decode_with_size(data, min_side, max_pixels)[0]
+
+
+def _decode_with_size(
+    data: bytes, min_side: int, max_pixels: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """``decode_rgb``, also returning the (height, width) the header declares."""
     if not data:
         raise UnreadableImageError("empty file (0 bytes)")
     declared = header_size(data)
@@ -117,7 +124,7 @@ def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIX
         bgr = cv2.imdecode(buffer, flag)
         if bgr is None:
             raise UnreadableImageError("corrupt JPEG data")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), declared
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise UnreadableImageError("not an image format OpenCV can decode")
@@ -125,7 +132,7 @@ def decode_rgb(data: bytes, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIX
         raise UnreadableImageError(
             f"has {image.shape[1]}x{image.shape[0]} pixels, over the cap of {max_pixels:,}"
         )
-    return _to_rgb8(image)
+    return _to_rgb8(image), declared
 
 
 def resize(image: np.ndarray, image_size: int, mode: str = "squash") -> np.ndarray:
@@ -155,9 +162,7 @@ def load_image(
     path: Path, image_size: int, mode: str = "squash", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Load one file as a square RGB uint8 array, with its original (height, width)."""
-    data = Path(path).read_bytes()
-    image = decode_rgb(data, min_side=image_size, max_pixels=max_pixels)
-    original = header_size(data) or image.shape[:2]
+    image, original = _decode_with_size(Path(path).read_bytes(), image_size, max_pixels)
     return resize(image, image_size, mode), (int(original[0]), int(original[1]))
 
 
@@ -207,18 +212,14 @@ def load_images(
     return LoadedImages(X, kept, original_sizes, skipped)
 
 
-def read_sizes(paths: Sequence[Path], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Original (height, width) of each file, from its header when it has one.
+def read_sizes(paths: Sequence[Path]) -> np.ndarray:
+    """Original (height, width) of each file, from its header without decoding.
 
-    Files without a readable header are decoded; unreadable files get (0, 0).
+    Files with no readable size (which the loader refuses too) get (0, 0).
     """
     sizes = np.zeros((len(paths), 2), dtype=np.int64)
     for index, path in enumerate(paths):
-        data = Path(path).read_bytes()
-        try:
-            sizes[index] = header_size(data) or decode_rgb(data, max_pixels=max_pixels).shape[:2]
-        except UnreadableImageError:
-            continue
+        sizes[index] = header_size(Path(path).read_bytes()) or (0, 0)
     return sizes
 
 
