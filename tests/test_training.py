@@ -48,20 +48,56 @@ def test_unknown_optimizer_is_refused():
         training.make_optimizer("rmsprop", 0.1)
 
 
-def test_augmented_batches_crop_jitter_and_repeat():
+def epoch_batches(X, y, seed, first_epoch=0):
+    batches = training.training_batches(
+        X,
+        y,
+        3,
+        8,
+        num_epochs=3,
+        seed=seed,
+        first_epoch=first_epoch,
+        crop_size=12,
+        colour_jitter=0.2,
+    )
+    return [(images.numpy(), labels.numpy()) for images, labels in batches]
+
+
+def test_training_batches_crop_jitter_and_depend_only_on_seed_and_epoch():
     X, y = tiny_problem()
-
-    def first_batch(seed):
-        training.set_seed(seed)
-        batches = training.augmented_batches(X, y, 3, 8, crop_size=12, colour_jitter=0.2, seed=seed)
-        images, labels = next(iter(batches))
-        return images.numpy(), labels.numpy()
-
-    images, labels = first_batch(5)
+    batches = epoch_batches(X, y, seed=5)
+    assert len(batches) == 3 * 3
+    images, labels = batches[0]
     assert images.shape == (8, 12, 12, 3) and images.dtype == np.uint8
     assert labels.shape == (8, 3) and np.all(labels.sum(axis=1) == 1)
-    again, _ = first_batch(5)
-    np.testing.assert_array_equal(images, again)
+    for (a, la), (b, lb) in zip(batches, epoch_batches(X, y, seed=5), strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    for (a, _), (b, _) in zip(batches[3:], epoch_batches(X, y, seed=5, first_epoch=1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(batches[0][0], epoch_batches(X, y, seed=6)[0][0])
+    assert not np.array_equal(batches[0][0], batches[3][0])
+
+
+def test_each_epoch_visits_every_image_once():
+    orders = [training.epoch_order(24, seed=1, epoch=epoch) for epoch in range(3)]
+    for order in orders:
+        assert sorted(order) == list(range(24))
+    assert not np.array_equal(orders[0], orders[1])
+    np.testing.assert_array_equal(orders[2], training.epoch_order(24, seed=1, epoch=2))
+
+
+def test_augment_without_crop_or_jitter_leaves_images_alone():
+    X, _ = tiny_problem()
+    same = training.augment(X[:4], np.random.default_rng(0), crop_size=0, colour_jitter=0.0)
+    np.testing.assert_array_equal(same, X[:4])
+
+
+def test_random_states_are_the_layers_seed_generators():
+    model = models.build_model("brushwork", 16, 3, filters=4)
+    states = training.random_states(model)
+    assert len(states) == 2  # RandomFlip and Dropout
+    assert all("seed_generator" in state.path for state in states)
 
 
 def test_training_on_crops_measures_centre_crops():
@@ -220,3 +256,48 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
     assert len(result.history["loss"]) == len(result.history["val_accuracy"]) == 4
     assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
     assert not (tmp_path / "checkpoint").exists()
+
+
+def brushwork_training(run_dir, stop_after_epoch=None):
+    run_dir.mkdir(exist_ok=True)
+    X, y = tiny_problem()
+    X = np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    training.set_seed(7)
+    model = training.compile_model(
+        models.build_model("brushwork", 16, 3, filters=4), "adamw", 0.01, 0.1, decay_steps=12
+    )
+    if stop_after_epoch is not None:
+        real_fit = model.fit
+
+        def fit_then_stop(*args, callbacks=(), **kwargs):
+            return real_fit(
+                *args, callbacks=[*callbacks, StopAfterEpoch(stop_after_epoch)], **kwargs
+            )
+
+        model.fit = fit_then_stop
+    result = training.train(
+        model,
+        X,
+        y,
+        (X[:6], y[:6]),
+        4,
+        8,
+        verbose=0,
+        crop_size=16,
+        colour_jitter=0.2,
+        seed=7,
+        run_dir=run_dir,
+    )
+    return model, result
+
+
+def test_a_resumed_training_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
+    """Data order, crops, jitter, flips and dropout of epoch k depend on the seed and k."""
+    whole_model, whole = brushwork_training(tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        brushwork_training(tmp_path / "resumed", stop_after_epoch=1)
+    resumed_model, resumed = brushwork_training(tmp_path / "resumed")
+    assert resumed.resumed_from_epoch == 2
+    assert resumed.history == whole.history
+    for a, b in zip(whole_model.get_weights(), resumed_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -146,43 +146,102 @@ def centre_crop(X: np.ndarray, crop_size: int) -> np.ndarray:
     return X[:, offset_y : offset_y + crop_size, offset_x : offset_x + crop_size]
 
 
-def augmented_batches(
+def epoch_order(num_images: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits the training images: a permutation that
+    depends only on ``seed`` and ``epoch``, so a resumed run repeats it exactly."""
+    return np.random.default_rng([seed, epoch]).permutation(num_images)
+
+
+def augment(
+    images: np.ndarray, rng: np.random.Generator, crop_size: int, colour_jitter: float
+) -> np.ndarray:
+    """A batch of uint8 images, each randomly cropped and colour-jittered by ``rng``.
+
+    Cropping a ``crop_size`` window from a larger image keeps more brushwork per pixel
+    than resizing the whole painting down, and every epoch shows different windows
+    (``crop_size`` 0 keeps the whole image). ``colour_jitter`` is the largest relative
+    change of brightness, contrast and saturation (0 for none).
+    """
+    count, height, width = images.shape[:3]
+    if crop_size:
+        tops = rng.integers(0, height - crop_size + 1, count)
+        lefts = rng.integers(0, width - crop_size + 1, count)
+        images = np.stack(
+            [
+                image[top : top + crop_size, left : left + crop_size]
+                for image, top, left in zip(images, tops, lefts, strict=True)
+            ]
+        )
+    if colour_jitter:
+        factors = rng.uniform(1 - colour_jitter, 1 + colour_jitter, (3, count, 1, 1, 1))
+        pixels = images.astype(np.float32) * factors[0].astype(np.float32)
+        mean = pixels.mean(axis=(1, 2, 3), keepdims=True)
+        pixels = mean + (pixels - mean) * factors[1].astype(np.float32)
+        grey = pixels.mean(axis=-1, keepdims=True)
+        pixels = grey + (pixels - grey) * factors[2].astype(np.float32)
+        images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return images
+
+
+def training_batches(
     X: np.ndarray,
     y: np.ndarray,
     num_classes: int,
     batch_size: int,
-    crop_size: int,
-    colour_jitter: float,
+    num_epochs: int,
     seed: int,
+    first_epoch: int = 0,
+    crop_size: int = 0,
+    colour_jitter: float = 0.0,
 ) -> tf.data.Dataset:
-    """Shuffled batches of random ``crop_size`` crops, colour-jittered, with one-hot labels.
+    """Every training batch from epoch ``first_epoch`` to the last, as one stream.
 
-    Cropping a smaller window from a larger image keeps more brushwork per pixel than
-    resizing the whole painting down, and every epoch shows different windows.
-    ``colour_jitter`` is the largest relative change of brightness, contrast and
-    saturation. The map runs in order, so the same seed gives the same batches.
+    Batches are (uint8 images, one-hot labels). Each epoch visits the images in
+    ``epoch_order`` and augments them (``augment``) with a generator seeded by ``seed``
+    and the epoch alone, so epoch *k* gets the same batches whether the run started at
+    epoch 0 or resumed at *k*. Pass it to ``fit`` with ``steps_per_epoch``.
+    """
+    size = crop_size or X.shape[1]
+    labels = keras.utils.to_categorical(y, num_classes).astype(np.float32)
+
+    def batches():
+        for epoch in range(first_epoch, num_epochs):
+            order = epoch_order(len(y), seed, epoch)
+            rng = np.random.default_rng([seed, epoch, 1])
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                yield augment(X[chosen], rng, crop_size, colour_jitter), labels[chosen]
+
+    signature = (
+        tf.TensorSpec((None, size, size, X.shape[3]), tf.uint8),
+        tf.TensorSpec((None, num_classes), tf.float32),
+    )
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+
+class EpochRandomness(keras.callbacks.Callback):
+    """Sets the random state of every layer that draws random numbers while training
+    (``RandomFlip``, ``Dropout``) from the seed and the epoch alone, at each epoch's start.
+
+    Keras's checkpoints keep weights and the optimizer but not these states, so without
+    this a resumed epoch would flip and drop different pixels than the uninterrupted run.
     """
 
-    def augment(image, label):
-        image = tf.image.random_crop(image, (crop_size, crop_size, 3))
-        if colour_jitter:
-            pixels = tf.cast(image, tf.float32)
-            low, high = 1 - colour_jitter, 1 + colour_jitter
-            pixels = pixels * tf.random.uniform((), low, high)
-            mean = tf.reduce_mean(pixels)
-            pixels = mean + (pixels - mean) * tf.random.uniform((), low, high)
-            grey = tf.reduce_mean(pixels, axis=-1, keepdims=True)
-            pixels = grey + (pixels - grey) * tf.random.uniform((), low, high)
-            image = tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
-        return image, tf.one_hot(label, num_classes)
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
 
-    return (
-        tf.data.Dataset.from_tensor_slices((X, y))
-        .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        .map(augment)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Give layer ``i``'s generator the state (seed + i, a per-epoch counter)."""
+        for index, state in enumerate(random_states(self.model)):
+            value = np.array([self.seed + index, epoch << 20])
+            state.assign(value.astype(state.dtype))
+
+
+def random_states(model: keras.Model) -> list[keras.Variable]:
+    """The random-number states of ``model``'s layers: its variables that are not weights."""
+    weights = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
 
 def _checkpointed_epochs(checkpoint_dir: Path) -> int:
@@ -224,51 +283,54 @@ def train(
 ) -> TrainingResult:
     """Fit a compiled model; ``validation`` is only measured each epoch, never trained on.
 
-    With ``crop_size`` the model trains on random crops (see ``augmented_batches``) and is
-    measured on centre crops. ``verbose`` follows Keras: 0 silent, 1 a progress bar,
-    2 one line per epoch. Training stops at the first NaN loss (``TerminateOnNaN``).
+    Batches come from ``training_batches``: with ``crop_size`` the model trains on random
+    crops and is measured on centre crops. ``verbose`` follows Keras: 0 silent,
+    1 a progress bar, 2 one line per epoch. Training stops at the first NaN loss
+    (``TerminateOnNaN``).
 
     With ``run_dir``, every completed epoch is checkpointed in ``run_dir/checkpoint``
     (weights, optimizer state, epoch: Keras's ``BackupAndRestore``) and appended to
     ``run_dir/training_log.csv``; a run interrupted there resumes after its last
     completed epoch, with the history of every epoch, and the checkpoint is removed
-    once training ends.
+    once training ends. As the data order, the augmentation and the layers' random
+    state of each epoch depend only on ``seed`` and the epoch (``EpochRandomness``),
+    the resumed run ends with the same model as an uninterrupted one.
     """
     num_classes = model.output_shape[-1]
-
-    def one_hot(labels: np.ndarray) -> np.ndarray:
-        return keras.utils.to_categorical(labels, num_classes)
-
-    if crop_size:
-        inputs = augmented_batches(
-            X_train, y_train, num_classes, batch_size, crop_size, colour_jitter, seed
-        )
-        targets, fit_batch_size, shuffle = None, None, False
-        if validation is not None:
-            validation = (centre_crop(validation[0], crop_size), validation[1])
-    else:
-        inputs, targets, fit_batch_size, shuffle = X_train, one_hot(y_train), batch_size, True
-    if validation is not None:
-        validation = (validation[0], one_hot(validation[1]))
-    callbacks = [keras.callbacks.TerminateOnNaN()]
-    resumed_from = 0
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochRandomness(seed)]
+    first_epoch = 0
     if run_dir is not None:
         checkpoint_dir, history_path = Path(run_dir) / "checkpoint", Path(run_dir) / TRAINING_LOG
-        resumed_from = _checkpointed_epochs(checkpoint_dir)
+        first_epoch = _checkpointed_epochs(checkpoint_dir)
         if history_path.exists():
-            _keep_epochs(history_path, resumed_from)
+            _keep_epochs(history_path, first_epoch)
         callbacks += [
             keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
             keras.callbacks.CSVLogger(str(history_path), append=True),
         ]
+    batches = training_batches(
+        X_train,
+        y_train,
+        num_classes,
+        batch_size,
+        num_epochs,
+        seed,
+        first_epoch=first_epoch,
+        crop_size=crop_size,
+        colour_jitter=colour_jitter,
+    )
+    if validation is not None:
+        X_val, y_val = validation
+        if crop_size:
+            X_val = centre_crop(X_val, crop_size)
+        validation = (X_val, keras.utils.to_categorical(y_val, num_classes))
     start = time.perf_counter()
     fitted = model.fit(
-        inputs,
-        targets,
-        validation_data=validation,
+        batches,
         epochs=num_epochs,
-        batch_size=fit_batch_size,
-        shuffle=shuffle,
+        steps_per_epoch=steps_per_epoch(len(y_train), batch_size),
+        validation_data=validation,
+        shuffle=False,
         verbose=verbose,
         callbacks=callbacks,
     )
@@ -277,7 +339,7 @@ def train(
         history = read_history(Path(run_dir) / TRAINING_LOG)
     else:
         history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
-    return TrainingResult(history, seconds, resumed_from)
+    return TrainingResult(history, seconds, first_epoch)
 
 
 def require_finite(history: dict[str, list[float]]) -> None:
