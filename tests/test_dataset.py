@@ -209,3 +209,8 @@ def test_non_utf8_file_names_are_named_and_skipped(kaggle_dataset):
         files = dataset.collect_files(kaggle_dataset)
     assert len(files.train.paths) == 12
     assert all(name.encode() for name in map(str, files.train.paths))
+
+
+def test_counts_per_class_names_every_class_in_order():
+    counts = dataset.counts_per_class(["A", "B", "C"], np.array([2, 0, 2, 2]))
+    assert list(counts.items()) == [("A", 1), ("B", 0), ("C", 3)]

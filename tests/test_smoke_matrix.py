@@ -171,6 +171,11 @@ def test_awkward_data_still_gives_a_finished_run(matrix):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert LONG_NAME in metrics["class_names"]
     assert [Path(p).parent.name for p in metrics["skipped_files"]] == ["Cezanne", "Degas"]
+    loaded = metrics["images_per_artist"]
+    assert loaded["training"]["Cezanne"] == loaded["training"]["Gauguin"] - 1
+    assert loaded["validation"]["Hassam"] == 0
+    assert sum(loaded["training"].values()) == metrics["images"]["training"]
+    assert "Loaded, per artist" in (run_dir / "notebook.ipynb").read_text()
     assert (run_dir / "model.keras").is_file()
 
 

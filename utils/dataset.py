@@ -260,6 +260,12 @@ def pick_per_class(files: SplitFiles, per_class: int, seed: int = 0) -> SplitFil
     return SplitFiles([files.paths[i] for i in chosen], files.labels[chosen])
 
 
+def counts_per_class(class_names: list[str], labels: np.ndarray) -> dict[str, int]:
+    """How many of ``labels`` belong to each class, by name, in class order."""
+    counts = Counter(labels.tolist())
+    return {name: counts[label] for label, name in enumerate(class_names)}
+
+
 def count_table(class_names: list[str], splits: dict[str, np.ndarray]) -> str:
     """A plain-text table of images per class (rows) and split (columns), with totals."""
     counts = {split: Counter(labels.tolist()) for split, labels in splits.items()}
