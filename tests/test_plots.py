@@ -105,3 +105,47 @@ def test_sweep_summary_skips_failed_runs():
     accuracy_ax = fig.axes[0]
     assert [len(line.get_xdata()) for line in accuracy_ax.get_lines()] == [1, 1]
     assert [t.get_text() for t in accuracy_ax.get_xticklabels()] == ["32", "64"]
+
+
+def test_class_balance_leaves_room_for_its_legend_above_the_bars():
+    fig = plots.class_balance(
+        NAMES, {"training": np.array([0, 0, 0, 1]), "validation": np.array([2])}
+    )
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert all(not legend.overlaps(bar.get_window_extent()) for bar in ax.patches)
+
+
+def test_reliability_counts_each_band_and_names_both_sides_of_the_diagonal():
+    calibration = {
+        "edges": [0, 0.5, 1],
+        "mean_confidence": [0.4, 0.8],
+        "accuracy": [0.3, 0.7],
+        "counts": [2, 3],
+        "expected_calibration_error": 0.1,
+    }
+    texts = [t.get_text() for t in plots.reliability_diagram(calibration).axes[0].texts]
+    assert {"2", "3"} <= set(texts)
+    assert any("over-confident" in t for t in texts) and any("under-confident" in t for t in texts)
+
+
+def test_grad_cam_has_a_colour_bar_and_marks_right_and_wrong():
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    wrong = plots.grad_cam(image, {"Monet": np.ones((8, 8))}, "true: Degas", correct=False)
+    assert len(wrong.axes) == 3  # painting, map, colour bar
+    assert "each map's own max" in wrong.axes[-1].get_ylabel()
+    assert wrong._suptitle.get_text() == "true: Degas (wrong)"
+    right = plots.grad_cam(image, {"Monet": np.ones((8, 8))}, "true: Monet", correct=True)
+    assert right._suptitle.get_text() == "true: Monet (right)"
+
+
+def test_sweep_axes_and_data_caption_read_as_words():
+    rows = [
+        {"image_size": 32, "model": "cnn", "status": "ok", "accuracy": 0.5, "training_seconds": 3}
+    ]
+    fig = plots.sweep_summary(rows, "image_size", "model")
+    assert fig.axes[0].get_xlabel() == "Image size (px)"
+    assert plots.parameter_label("holdout_fold") == "Holdout fold"
+    captioned = plots.label_data(fig, "synthetic sample")
+    assert captioned._supxlabel.get_text() == "Data: synthetic sample"

@@ -18,7 +18,11 @@ def class_balance(class_names: list[str], labels_by_split: dict[str, np.ndarray]
         ax.bar(positions + offset * width, counts, width, label=split)
     ax.set_xticks(positions + width * (len(labels_by_split) - 1) / 2, class_names, rotation=30)
     ax.set(title="Images per artist", xlabel="Artist", ylabel="Number of images")
-    ax.legend()
+    highest = max(
+        (np.bincount(labels).max() for labels in labels_by_split.values() if len(labels)), default=1
+    )
+    ax.set_ylim(0, 1.3 * highest)  # room above the bars for the legend
+    ax.legend(loc="upper right", ncols=len(labels_by_split))
     fig.tight_layout()
     return fig
 
@@ -64,7 +68,7 @@ def resize_steps(image: np.ndarray, sizes: tuple[int, ...], mode: str = "squash"
     axes[0].set_title(f"original {image.shape[1]}x{image.shape[0]}")
     for ax, size in zip(axes[1:], sizes, strict=True):
         ax.imshow(images.resize(image, size, mode), interpolation="nearest")
-        ax.set_title(f"{size}x{size}")
+        ax.set_title(f"{size}x{size}" + (" (enlarged)" if size > min(image.shape[:2]) else ""))
     for ax in axes:
         ax.axis("off")
     fig.suptitle("The same painting resized: fine brushwork disappears first")
@@ -123,7 +127,9 @@ def mistakes(
 ) -> Figure:
     """Misclassified images with their true artist, the prediction and its probability."""
     rows = max(1, int(np.ceil(len(indices) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 3.1 * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, index in zip(axes.flat, indices, strict=False):
@@ -132,10 +138,9 @@ def mistakes(
         ax.set_title(
             f"true: {class_names[y_true[index]]}\n"
             f"predicted: {class_names[predicted]} ({proba[index, predicted]:.0%})",
-            fontsize=8,
+            fontsize=9,
         )
     fig.suptitle("The most confident mistakes on the validation split")
-    fig.tight_layout()
     return fig
 
 
@@ -151,27 +156,60 @@ def f1_per_artist(f1_by_artist: dict[str, float]) -> Figure:
 
 
 def reliability_diagram(calibration: dict) -> Figure:
-    """Accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration.
+
+    Each bar is one band of confidence; its height is the share of those answers that were
+    right, and the number above it counts the answers. The dot sits at the band's mean
+    confidence. Bars below the diagonal mean over-confidence, above it under-confidence.
+    """
     edges = np.asarray(calibration["edges"])
     counts = np.asarray(calibration["counts"])
+    accuracy = np.asarray(calibration["accuracy"])
     filled = counts > 0
     centres = (edges[:-1] + edges[1:]) / 2
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax.bar(
         centres[filled],
-        np.asarray(calibration["accuracy"])[filled],
+        accuracy[filled],
         width=np.diff(edges)[0],
         alpha=0.7,
         edgecolor="black",
-        label="accuracy in bin",
+        label="share right in the band",
     )
     ax.plot(
         np.asarray(calibration["mean_confidence"])[filled],
-        np.asarray(calibration["accuracy"])[filled],
+        accuracy[filled],
         "o",
         color="darkred",
-        label="mean confidence of bin",
+        label="band's mean confidence",
+    )
+    for centre, share, count in zip(centres[filled], accuracy[filled], counts[filled], strict=True):
+        ax.annotate(
+            str(count),
+            (centre, share),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+    ax.text(
+        0.97,
+        0.03,
+        "below the diagonal:\nover-confident",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
+    )
+    ax.text(
+        0.03,
+        0.80,
+        "above the diagonal:\nunder-confident",
+        ha="left",
+        va="top",
+        fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
     )
     ece = calibration["expected_calibration_error"]
     ax.set(
@@ -179,27 +217,45 @@ def reliability_diagram(calibration: dict) -> Figure:
         xlabel="Confidence of the answer",
         ylabel="Share of answers that were right",
         xlim=(0, 1),
-        ylim=(0, 1),
+        ylim=(0, 1.05),
     )
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def grad_cam(image: np.ndarray, heatmaps: dict[str, np.ndarray], suptitle: str = "") -> Figure:
-    """The painting, then one Grad-CAM overlay per entry of ``heatmaps`` (title -> map)."""
-    fig, axes = plt.subplots(1, len(heatmaps) + 1, figsize=(2.8 * (len(heatmaps) + 1), 3.1))
+def grad_cam(
+    image: np.ndarray,
+    heatmaps: dict[str, np.ndarray],
+    suptitle: str = "",
+    correct: bool | None = None,
+) -> Figure:
+    """The painting, then one Grad-CAM overlay per entry of ``heatmaps`` (title -> map).
+
+    Each map is scaled to its own maximum (``explain.grad_cam``), so the colour bar reads
+    "share of this map's strongest evidence"; compare artists by their probabilities, not by
+    how hot their maps look. ``correct`` colours the title green (right) or red (wrong).
+    """
+    fig, axes = plt.subplots(
+        1, len(heatmaps) + 1, figsize=(2.9 * (len(heatmaps) + 1) + 0.8, 3.3), layout="constrained"
+    )
     axes[0].imshow(image)
     axes[0].set_title("painting", fontsize=9)
+    shown = None
     for ax, (title, heatmap) in zip(axes[1:], heatmaps.items(), strict=True):
         ax.imshow(image)
-        ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        shown = ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
     for ax in axes:
         ax.axis("off")
+    if shown is not None:
+        fig.colorbar(
+            shown, ax=list(axes[1:]), shrink=0.8, label="evidence (each map's own max = 1)"
+        )
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+        colour = {True: "darkgreen", False: "darkred", None: "black"}[correct]
+        mark = {True: " (right)", False: " (wrong)", None: ""}[correct]
+        fig.suptitle(suptitle + mark, fontsize=10, color=colour)
     return fig
 
 
@@ -225,6 +281,30 @@ def attribution(
     return fig
 
 
+PARAMETER_LABELS = {
+    "image_size": "Image size (px)",
+    "num_epochs": "Epochs",
+    "batch_size": "Batch size",
+    "learning_rate": "Learning rate",
+    "filters": "Filters in the first layer",
+    "crop_size": "Crop size (px)",
+    "model": "Network",
+}
+
+
+def parameter_label(name: str) -> str:
+    """A readable axis label for a notebook parameter: ``image_size`` -> ``Image size (px)``."""
+    return PARAMETER_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def label_data(fig: Figure, data: str) -> Figure:
+    """Write which data the figure shows below everything else, e.g. "synthetic sample"."""
+    fig.supxlabel(f"Data: {data}", x=0.01, ha="left", fontsize=8, color="dimgrey")
+    if fig.get_layout_engine() is None or not fig.get_constrained_layout():
+        fig.tight_layout()
+    return fig
+
+
 def sweep_summary(rows: list[dict], x_param: str, group_param: str | None = None) -> Figure:
     """Accuracy and training time against ``x_param``, one line per ``group_param`` value.
 
@@ -237,12 +317,16 @@ def sweep_summary(rows: list[dict], x_param: str, group_param: str | None = None
         members = [r for r in rows if group is None or r[group_param] == group]
         done = [r for r in members if r.get("status") == "ok"]
         positions = [x_values.index(r[x_param]) for r in done]
-        label = f"{group_param}={group}" if group_param else None
+        label = f"{parameter_label(group_param)}: {group}" if group_param else None
         accuracy_ax.plot(positions, [r["accuracy"] for r in done], "o-", label=label)
         time_ax.plot(positions, [r["training_seconds"] for r in done], "o-", label=label)
     for ax, ylabel in ((accuracy_ax, "Validation accuracy"), (time_ax, "Training time (s)")):
         ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
-        ax.set(xlabel=x_param, ylabel=ylabel, title=f"{ylabel} by {x_param}")
+        ax.set(
+            xlabel=parameter_label(x_param),
+            ylabel=ylabel,
+            title=f"{ylabel} by {parameter_label(x_param).lower()}",
+        )
         ax.grid(alpha=0.3)
         if group_param:
             ax.legend()
