@@ -1,0 +1,45 @@
+"""The sentences that interpret a run follow its numbers."""
+
+import numpy as np
+
+from utils import evaluation, interpret
+
+
+def test_learning_names_overfitting_and_a_late_decline():
+    history = {"accuracy": [0.5, 0.9, 0.99], "val_accuracy": [0.4, 0.6, 0.5]}
+    text = interpret.learning(history)
+    assert "99.0%" in text and "50.0%" in text
+    assert "memorised" in text and "49.0 points" in text
+    assert "peaked at 60.0% in epoch 2" in text
+
+
+def test_learning_without_a_gap_says_so():
+    text = interpret.learning({"accuracy": [0.5, 0.8], "val_accuracy": [0.5, 0.78]})
+    assert "no sign of overfitting" in text and "peaked" not in text
+
+
+def test_learning_explains_validation_above_training():
+    text = interpret.learning({"accuracy": [0.5, 0.6], "val_accuracy": [0.6, 0.8]})
+    assert "augmented" in text
+
+
+def test_errors_name_the_best_worst_and_most_confused_artists():
+    metrics = {
+        "accuracy": 0.75,
+        "chance_accuracy": 0.25,
+        "f1_per_artist": {"Monet": 0.9, "Degas": 0.4, "Renoir": 0.7},
+    }
+    text = interpret.errors(metrics, [("Degas", "Renoir", 3, 1)], num_images=120)
+    assert "Monet is recognised best (F1 0.90), Degas worst (F1 0.40)" in text
+    assert "3 Degas called Renoir, 1 Renoir called Degas" in text
+    assert "0.8 points" in text
+
+
+def test_calibration_tells_over_from_under_confidence():
+    y = np.array([0, 0, 1, 1])
+    sure_and_wrong = np.array([[0.95, 0.05], [0.05, 0.95], [0.95, 0.05], [0.05, 0.95]])
+    text = interpret.calibration(evaluation.reliability(y, sure_and_wrong), accuracy=0.5)
+    assert "over-confident" in text and "Of its 4 answers given with 90% or more, 50%" in text
+    timid_and_right = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
+    text = interpret.calibration(evaluation.reliability(y, timid_and_right), accuracy=1.0)
+    assert "under-confident" in text and "90% or more" not in text
