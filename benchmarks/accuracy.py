@@ -12,17 +12,26 @@ training. For tuning, ``--holdout-fold K`` evaluates on fold K of five of the tr
 split instead, and the evaluation split is not read. ``--set NAME=VALUE`` changes one
 notebook parameter. Figures come from each run's ``metrics.json``: accuracy, macro-F1,
 the ``fit`` time (per-epoch validation included) and the kernel's peak memory.
+
+Measured on the validation split with no ``--set``, each configuration is also recorded in
+``benchmarks/results/real_paintings.json`` (with the machine, the date and the commit),
+which the notebook and the README show. Tuning runs are printed only. ``--record-from
+out/benchmarks/accuracy-<time> --commit <sha>`` records the finished runs of an earlier
+invocation (made at that commit) without training again.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
+from pathlib import Path
 
 import yaml
-from notebook_runs import benchmark_out_dir, run, spread
+from notebook_runs import NotebookRun, benchmark_out_dir, make_command, run
 
-from utils import paths
+from utils import paths, published, runs
+from utils.published import spread
 
 DATA = paths.PROJECT_ROOT.parent / "shared" / "data" / "impressionist-subset"
 CONFIGS = {
@@ -43,6 +52,49 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
     return settings
 
 
+def record(name: str, done: list[NotebookRun], seeds: list[int], commit: str) -> None:
+    """Keep configuration ``name``'s result in ``benchmarks/results/real_paintings.json``."""
+    first = done[0].metrics
+    images = first["images"]
+    published.record(
+        name,
+        {
+            "label": CONFIGS[name][0],
+            "seeds": seeds,
+            "accuracy": [r.metrics["accuracy"] for r in done],
+            "macro_f1": [r.metrics["macro_f1"] for r in done],
+            "training_minutes": statistics.mean(r.training_seconds for r in done) / 60,
+            "peak_memory_mib": max(r.metrics["peak_memory_mib"] for r in done),
+            "parameters": first["model_parameters"],
+            "precision": first["parameters"]["precision"],
+            "machine": published.machine(),
+            "measured": max(runs.read_status(r.run_dir)["time"][:10] for r in done),
+            "commit": commit,
+            "command": done[0].command,
+        },
+        f"{DATA.name}: trained on {images['training']} real paintings of its training split, "
+        f"measured on the {images['validation']} of its validation split (10 artists; "
+        "guessing gives 10%)",
+    )
+
+
+def finished_runs(folder: Path, name: str) -> tuple[list[NotebookRun], list[int]]:
+    """The finished ``<name>-seed<N>`` runs in a benchmark folder, and their seeds."""
+    done, seeds = [], []
+    for run_dir in sorted(folder.glob(f"{name}-seed*")):
+        if runs.read_status(run_dir).get("status") != runs.FINISHED:
+            print(f"Passing over {run_dir}: it did not finish.")
+            continue
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        if metrics["parameters"]["holdout_fold"]:
+            sys.exit(f"{run_dir} was measured on a training fold; only validation runs are kept.")
+        seed = metrics["parameters"]["seed"]
+        settings = {"data_dir": metrics["parameters"]["data_dir"], "seed": seed}
+        done.append(NotebookRun(make_command(CONFIGS[name][1], settings), run_dir, metrics))
+        seeds.append(seed)
+    return done, seeds
+
+
 def main() -> None:
     """Run the chosen configurations and seeds one after another and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,7 +102,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="seeds to run")
     parser.add_argument("--holdout-fold", type=int, default=0, help="tune on this training fold")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--record-from",
+        type=Path,
+        metavar="FOLDER",
+        help="record the finished runs of an earlier benchmark folder without training again",
+    )
+    parser.add_argument("--commit", help="with --record-from: the commit those runs measured")
     args = parser.parse_args()
+    if args.record_from:
+        if not args.commit:
+            sys.exit("--record-from needs --commit: the commit the runs were measured with.")
+        for name in args.only or CONFIGS:
+            done, seeds = finished_runs(args.record_from, name)
+            if done:
+                record(name, done, seeds, args.commit)
+                print(f"Recorded {name}: {len(done)} run(s) from {args.record_from}")
+        return
     if not DATA.is_dir():
         sys.exit(f"Real paintings not found at {DATA}; the benchmark needs ../shared/data.")
     settings = {"data_dir": os.path.relpath(DATA, paths.PROJECT_ROOT)}
@@ -58,6 +126,8 @@ def main() -> None:
         settings["holdout_fold"] = args.holdout_fold
     settings |= parse_settings(args.set)
     out_dir = benchmark_out_dir("accuracy")
+    recording = not args.holdout_fold and not args.set
+    commit = published.commit()
     measured_on = (
         f"fold {args.holdout_fold} of 5 of the training split"
         if args.holdout_fold
@@ -88,6 +158,8 @@ def main() -> None:
             f"| {peak:,.0f} MiB | `{done[0].command}` |",
             flush=True,
         )
+        if recording:
+            record(name, done, args.seeds, commit)
     images = first["images"]
     print(f"\n{images['training']} training and {images['validation']} measured images.")
 

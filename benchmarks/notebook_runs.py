@@ -9,7 +9,6 @@ run's own ``metrics.json``, so a benchmark measures exactly what users run, and 
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -66,13 +65,3 @@ def run(
         sys.exit(f"The run {run_dir} failed:\n{result.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return NotebookRun(make_command(params_files, settings), run_dir, metrics)
-
-
-def spread(values: list[float]) -> str:
-    """``mean ± standard deviation (min-max)`` of a metric over runs, or the one value."""
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return (
-        f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} "
-        f"({min(values):.3f}-{max(values):.3f})"
-    )

@@ -13,9 +13,10 @@ of batches. This prints every seed's accuracy and macro-F1 from its run's
 import argparse
 
 from accuracy import parse_settings
-from notebook_runs import benchmark_out_dir, run, spread
+from notebook_runs import benchmark_out_dir, run
 
 from utils import paths
+from utils.published import spread
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The benchmarks' shared helper: the command a row prints and how a spread is written."""
+"""The benchmarks' shared helper: the command a row prints."""
 
 import importlib.util
 
@@ -25,8 +25,3 @@ def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
         "make run PARAMS=\"-f params/kaggle.yaml -p data_dir '../shared/data/my paintings' "
         '-p seed 1"'
     )
-
-
-def test_spread_gives_mean_deviation_and_range(notebook_runs):
-    assert notebook_runs.spread([0.5]) == "0.500"
-    assert notebook_runs.spread([0.6, 0.7, 0.8]) == "0.700 ± 0.100 (0.600-0.800)"

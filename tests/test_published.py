@@ -1,0 +1,42 @@
+"""Recorded results on real paintings: how they are stored and shown."""
+
+from utils import published
+
+ROW = {
+    "label": "Recipe",
+    "seeds": [0, 1],
+    "accuracy": [0.6, 0.7],
+    "macro_f1": [0.55, 0.65],
+    "training_minutes": 12.34,
+    "peak_memory_mib": 1400.0,
+    "parameters": 1000,
+    "precision": "float32",
+    "machine": "Some CPU, 2 CPU cores, no GPU",
+    "measured": "2026-11-29",
+    "commit": "abc1234",
+    "command": 'make run PARAMS="-f params/kaggle.yaml"',
+}
+
+
+def test_spread_gives_mean_deviation_and_range():
+    assert published.spread([0.5]) == "0.500"
+    assert published.spread([0.6, 0.7, 0.8]) == "0.700 ± 0.100 (0.600-0.800)"
+
+
+def test_recorded_rows_replace_older_ones_and_show_as_a_table(tmp_path):
+    path = tmp_path / "results.json"
+    assert "No results" in published.markdown_table(published.load(path))
+    published.record("recipe", ROW | {"label": "Old"}, "the subset", path)
+    published.record("recipe", ROW, "the subset", path)
+    results = published.load(path)
+    assert list(results["rows"]) == ["recipe"]
+    table = published.markdown_table(results).splitlines()
+    assert table[0] == "Data: the subset."
+    assert table[-1].startswith("| Recipe | 0, 1 | 0.650 ± 0.071 (0.600-0.700) | 0.600 ± 0.071")
+    assert "12.3 min" in table[-1] and "commit abc1234" in table[-1]
+    assert table[-1].endswith('`make run PARAMS="-f params/kaggle.yaml"` |')
+
+
+def test_machine_and_commit_describe_this_checkout():
+    assert "CPU cores" in published.machine()
+    assert published.commit()
