@@ -70,17 +70,17 @@ def test_layer_table_lists_layers_and_total():
 
 @pytest.mark.parametrize("name", sorted(models.TRANSFER))
 @pytest.mark.parametrize("fine_tune", [False, True])
-def test_transfer_models_build_and_train_a_step(name, fine_tune):
-    from utils import training
+def test_transfer_models_build_and_train_a_step(name, fine_tune, tmp_path):
+    from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
     model = models.build_model(name, 32, 3, weights=None, fine_tune=fine_tune)
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     assert base.trainable is fine_tune
     assert model.name == f"{name}_{'finetune' if fine_tune else 'frozen'}"
     before = [w.copy() for w in model.get_weights()]
-    training.compile_model(model, "adam", 0.01)
+    compile_like_the_notebook(model, "adam", 0.01)
     X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    training.train(model, X, np.array([0, 1, 2, 0]), None, num_epochs=1, batch_size=4, verbose=0)
+    fit_like_the_notebook(model, X, np.array([0, 1, 2, 0]), None, 1, 4, tmp_path)
     changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
     assert changed[-1]  # the new head always learns
     assert (sum(changed) > 2) is fine_tune  # the backbone only learns when fine-tuning
@@ -111,3 +111,13 @@ def test_missing_imagenet_weights_name_the_file_and_the_folder(tmp_path, monkeyp
     assert file_name in message
     assert str(tmp_path / "keras-home" / "models" / file_name) in message
     assert "no network" in message
+
+
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_every_model_is_described_and_its_source_shown(name):
+    assert f"`{name}`" in models.DESCRIPTIONS[name]
+    code = models.source(name)
+    compile(code, name, "exec")
+    assert "keras.Model(" in code
+    if name in models.BUILDERS:
+        assert f"def build_{name}(" in code and "def _inputs(" in code

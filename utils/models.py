@@ -4,7 +4,9 @@ Every model takes uint8 images straight from the loader and normalises them insi
 the network, so the arrays in memory stay small (one byte per channel).
 """
 
+import inspect
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +242,70 @@ def build_model(
     if name in TRANSFER:
         return build_transfer(name, image_size, num_classes, weights, fine_tune)
     raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+
+
+DESCRIPTIONS = {
+    "shallow": (
+        "The `shallow` network is the reference solution. One layer of 3x3 convolution "
+        "filters with ReLU looks at small patches of the painting. `Flatten` turns every "
+        "filter response at every pixel into one long vector, and a single `Dense` softmax "
+        "layer maps it to one probability per artist. Almost all its weights sit in that "
+        "last layer, which can memorise where the colours sit in each training painting "
+        "instead of learning what a brush stroke looks like."
+    ),
+    "lenet": (
+        "The `lenet` network is the best of the student solutions. Two blocks of a 5x5 "
+        "convolution and max pooling, with `filters` and twice as many filters, find "
+        "strokes and then larger patterns. `Flatten`, a `Dense` layer of 128 units and "
+        "`Dropout` of half of them follow, and a `Dense` softmax layer gives one "
+        "probability per artist. Like the reference, most of its weights sit after `Flatten`."
+    ),
+    "cnn": (
+        "The `cnn` network is a small modern CNN. `Rescaling` maps the pixel values 0 to "
+        "255 onto 0 to 1. `RandomFlip` shows the network mirrored paintings while training: "
+        "a mirrored Monet is still a Monet. Three blocks follow. In each, two 3x3 "
+        "convolutions slide small learned filters over the image; `BatchNormalization` "
+        "keeps their outputs in a stable range, and ReLU keeps the positive responses. "
+        "`MaxPooling` ends each block by halving the image, while the next block has twice "
+        "as many filters: early layers see strokes, later ones larger patterns. "
+        "`GlobalAveragePooling` averages each filter over the whole painting (how much of "
+        "this texture is there?). `Dropout` silences 30% of those averages at random while "
+        "training, so that no single feature is relied on. A `Dense` softmax layer gives "
+        "one probability per artist."
+    ),
+    "brushwork": (
+        "The `brushwork` network is this project's recipe for real paintings. It is built "
+        "like `cnn`, but its first convolution moves in steps of two, halving the image at "
+        "once, so it can afford larger inputs that keep more brushwork. One convolution "
+        "works at that scale, then two blocks of two convolutions, each block ending in max "
+        "pooling, then global average pooling. Beside them, the mean and the mean square of "
+        "each colour channel (the palette, in six numbers) go straight to the last layer. "
+        "`Dropout` and a `Dense` softmax layer give one probability per artist. It is meant "
+        "to be trained on random crops (`crop_size`)."
+    ),
+    **{
+        name: (
+            f"The `{name}` network was first trained on the ImageNet photographs. Its layers "
+            "are kept, and a new `Dense` softmax layer for the artists goes on top. With "
+            "`fine_tune = False` only that new layer learns; with `True` the pretrained "
+            "layers adapt too. Its ImageNet weights are a file you supply (see the README)."
+        )
+        for name in TRANSFER
+    },
+}
+
+
+def source(name: str) -> str:
+    """The Python source that builds the network ``name``: its builder, after the module's
+    private helpers that the builder calls."""
+    builder = BUILDERS.get(name, build_transfer)
+    text = inspect.getsource(builder)
+    helpers = [
+        function
+        for helper, function in vars(sys.modules[__name__]).items()
+        if helper.startswith("_") and inspect.isfunction(function) and f"{helper}(" in text
+    ]
+    return "\n\n".join(inspect.getsource(function) for function in [*helpers, builder])
 
 
 def layer_table(model: keras.Model) -> str:
