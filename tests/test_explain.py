@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
 from utils import explain, models, training
 
@@ -40,7 +41,7 @@ def test_feature_layer_is_the_last_convolutional_stage():
     assert explain.last_feature_layer(models.build_model("lenet", 16, 3)) == "conv2"
 
 
-def test_grad_cam_points_at_the_evidence():
+def test_grad_cam_points_at_the_evidence(tmp_path):
     """A model trained to spot a bright square must look at the square."""
     rng = np.random.default_rng(1)
     X = rng.integers(0, 60, (64, 24, 24, 3), dtype=np.uint8)
@@ -49,8 +50,8 @@ def test_grad_cam_points_at_the_evidence():
         top, left = rng.integers(0, 16, 2)
         X[i, top : top + 8, left : left + 8] = 255
     training.set_seed(0)
-    model = training.compile_model(models.build_model("cnn", 24, 2, filters=8), "adam", 0.01)
-    training.train(model, X, y, None, num_epochs=8, batch_size=16, verbose=0)
+    model = compile_like_the_notebook(models.build_model("cnn", 24, 2, filters=8), "adam", 0.01)
+    fit_like_the_notebook(model, X, y, None, 8, 16, tmp_path)
     image = np.full((24, 24, 3), 30, dtype=np.uint8)
     image[2:10, 12:20] = 255
     heatmap = explain.grad_cam(model, image, class_index=1)

@@ -89,7 +89,7 @@ def head_of_notebook(destination: Path, edit=None) -> Path:
     The copy lies outside the project: it imports ``utils`` from the installed package.
     """
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    end = next(i for i, c in enumerate(notebook.cells) if "size_statistics" in c.source)
+    end = next(i for i, c in enumerate(notebook.cells) if "As float64, X_train" in c.source)
     notebook.cells = notebook.cells[: end + 1]
     if edit:
         edit(notebook.cells)

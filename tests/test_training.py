@@ -1,7 +1,12 @@
-"""Seeding makes training repeatable; the training helper returns the history."""
+"""Seeding makes training repeatable; batches, randomness and resuming depend only on the
+seed and the epoch; precision, optimizers and divergence behave as documented."""
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
 from utils import models, training
 
@@ -16,25 +21,24 @@ def tiny_problem():
 
 def fit_once(seed):
     training.set_seed(seed)
-    model = training.compile_model(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
+    model = compile_like_the_notebook(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
     X, y = tiny_problem()
-    result = training.train(model, X, y, (X[:6], y[:6]), num_epochs=2, batch_size=8, verbose=0)
-    return model, result
+    history, _ = fit_like_the_notebook(model, X, y, (X[:6], y[:6]), 2, 8, Path(tempfile.mkdtemp()))
+    return model, history
 
 
 def test_same_seed_same_weights_and_history():
     first_model, first = fit_once(3)
     second_model, second = fit_once(3)
-    assert first.history == second.history
+    assert first == second
     for a, b in zip(first_model.get_weights(), second_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_history_has_training_and_validation_metrics():
-    _, result = fit_once(4)
-    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert all(len(values) == 2 for values in result.history.values())
-    assert result.seconds > 0
+    _, history = fit_once(4)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(values) == 2 for values in history.values())
 
 
 @pytest.mark.parametrize("name", training.OPTIMIZERS)
@@ -100,21 +104,21 @@ def test_random_states_are_the_layers_seed_generators():
     assert all("seed_generator" in state.path for state in states)
 
 
-def test_training_on_crops_measures_centre_crops():
+def test_training_on_crops_measures_centre_crops(tmp_path):
     X, y = tiny_problem()
     X = np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
     training.set_seed(1)
-    model = training.compile_model(
+    model = compile_like_the_notebook(
         models.build_model("brushwork", 16, 3, filters=4),
         "adamw",
         0.01,
         label_smoothing=0.1,
         decay_steps=6,
     )
-    result = training.train(
-        model, X, y, (X, y), num_epochs=2, batch_size=8, verbose=0, crop_size=16
-    )
-    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    history, _ = fit_like_the_notebook(model, X, y, (X, y), 2, 8, tmp_path, crop_size=16)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    images, labels = training.validation_data(X, y, 3, crop_size=16)
+    assert images.shape == (24, 16, 16, 3) and labels.shape == (24, 3)
 
 
 def test_centre_crop():
@@ -141,7 +145,7 @@ def restore_float32():
     training.set_precision("float32")
 
 
-def test_mixed_bfloat16_keeps_softmax_and_colour_statistics_in_float32(restore_float32):
+def test_mixed_bfloat16_keeps_softmax_and_colour_statistics_in_float32(restore_float32, tmp_path):
     assert training.set_precision("mixed_bfloat16") == "mixed_bfloat16"
     model = models.build_model("brushwork", 32, 3, filters=4)
     assert model.get_layer("stem").compute_dtype == "bfloat16"
@@ -150,9 +154,9 @@ def test_mixed_bfloat16_keeps_softmax_and_colour_statistics_in_float32(restore_f
         assert model.get_layer(name).compute_dtype == "float32"
     X, y = tiny_problem()
     X = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)
-    training.compile_model(model, "adamw", 0.01)
-    result = training.train(model, X, y, None, num_epochs=1, batch_size=8, verbose=0)
-    assert np.isfinite(result.history["loss"]).all()
+    compile_like_the_notebook(model, "adamw", 0.01)
+    history, _ = fit_like_the_notebook(model, X, y, None, 1, 8, tmp_path)
+    assert np.isfinite(history["loss"]).all()
     probabilities = model.predict(X[:4], verbose=0)
     assert probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -186,16 +190,16 @@ def test_gpu_compute_capabilities_reads_the_device_details(monkeypatch):
     assert training.gpu_compute_capabilities() == [(8, 6), (7, 5)]
 
 
-def test_mixed_float16_trains_a_step_with_loss_scaling(restore_float32):
+def test_mixed_float16_trains_a_step_with_loss_scaling(restore_float32, tmp_path):
     assert training.set_precision("mixed_float16") == "mixed_float16"
     model = models.build_model("cnn", 16, 3, filters=4)
     assert model.get_layer("b1_conv1").compute_dtype == "float16"
     assert model.get_layer("artist").compute_dtype == "float32"
-    training.compile_model(model, "adam", 0.001)
+    compile_like_the_notebook(model, "adam", 0.001)
     assert isinstance(model.optimizer, training.keras.optimizers.LossScaleOptimizer)
     X, y = tiny_problem()
-    result = training.train(model, X, y, None, num_epochs=1, batch_size=8, verbose=0)
-    assert np.isfinite(result.history["loss"]).all()
+    history, _ = fit_like_the_notebook(model, X, y, None, 1, 8, tmp_path)
+    assert np.isfinite(history["loss"]).all()
     assert model.predict(X[:2], verbose=0).dtype == np.float32
 
 
@@ -204,14 +208,14 @@ def test_unknown_precision_is_refused_with_choices():
         training.set_precision("float8")
 
 
-def test_a_diverging_run_stops_and_is_refused(restore_float32):
+def test_a_diverging_run_stops_and_is_refused(restore_float32, tmp_path):
     X, y = tiny_problem()
     model = models.build_model("shallow", X.shape[1], 3, filters=2)
-    training.compile_model(model, "sgd", 1e30)
-    result = training.train(model, X, y, None, num_epochs=5, batch_size=4, verbose=0)
-    assert len(result.history["loss"]) < 5 or not np.isfinite(result.history["loss"][-1])
+    compile_like_the_notebook(model, "sgd", 1e30)
+    history, _ = fit_like_the_notebook(model, X, y, None, 5, 4, tmp_path)
+    assert len(history["loss"]) < 5 or not np.isfinite(history["loss"][-1])
     with pytest.raises(training.NonFiniteTrainingError, match="learning_rate"):
-        training.require_finite(result.history)
+        training.require_finite(history)
     training.require_finite({"loss": [2.0, 1.5], "val_loss": [2.1, 1.9], "accuracy": [0.1, 0.2]})
 
 
@@ -237,7 +241,7 @@ class StopAfterEpoch(training.keras.callbacks.Callback):
 def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path, monkeypatch):
     X, y = tiny_problem()
     training.set_seed(0)
-    model = training.compile_model(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
+    model = compile_like_the_notebook(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
     real_fit = model.fit
 
     def fit_then_stop(*args, callbacks=(), **kwargs):
@@ -245,15 +249,15 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
 
     monkeypatch.setattr(model, "fit", fit_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        training.train(model, X, y, (X[:6], y[:6]), 4, 8, verbose=0, run_dir=tmp_path)
+        fit_like_the_notebook(model, X, y, (X[:6], y[:6]), 4, 8, tmp_path)
     assert (tmp_path / "checkpoint").is_dir()
     assert len(training.read_history(tmp_path / training.TRAINING_LOG)["loss"]) == 2
 
     training.set_seed(0)
-    fresh = training.compile_model(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
-    result = training.train(fresh, X, y, (X[:6], y[:6]), 4, 8, verbose=0, run_dir=tmp_path)
-    assert result.resumed_from_epoch == 2
-    assert len(result.history["loss"]) == len(result.history["val_accuracy"]) == 4
+    fresh = compile_like_the_notebook(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
+    history, resumed_after = fit_like_the_notebook(fresh, X, y, (X[:6], y[:6]), 4, 8, tmp_path)
+    assert resumed_after == 2
+    assert len(history["loss"]) == len(history["val_accuracy"]) == 4
     assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
     assert not (tmp_path / "checkpoint").exists()
 
@@ -263,7 +267,7 @@ def brushwork_training(run_dir, stop_after_epoch=None):
     X, y = tiny_problem()
     X = np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
     training.set_seed(7)
-    model = training.compile_model(
+    model = compile_like_the_notebook(
         models.build_model("brushwork", 16, 3, filters=4), "adamw", 0.01, 0.1, decay_steps=12
     )
     if stop_after_epoch is not None:
@@ -275,29 +279,36 @@ def brushwork_training(run_dir, stop_after_epoch=None):
             )
 
         model.fit = fit_then_stop
-    result = training.train(
-        model,
-        X,
-        y,
-        (X[:6], y[:6]),
-        4,
-        8,
-        verbose=0,
-        crop_size=16,
-        colour_jitter=0.2,
-        seed=7,
-        run_dir=run_dir,
+    return model, fit_like_the_notebook(
+        model, X, y, (X[:6], y[:6]), 4, 8, run_dir, crop_size=16, colour_jitter=0.2, seed=7
     )
-    return model, result
 
 
 def test_a_resumed_training_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
     """Data order, crops, jitter, flips and dropout of epoch k depend on the seed and k."""
-    whole_model, whole = brushwork_training(tmp_path / "whole")
+    whole_model, (whole, _) = brushwork_training(tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         brushwork_training(tmp_path / "resumed", stop_after_epoch=1)
-    resumed_model, resumed = brushwork_training(tmp_path / "resumed")
-    assert resumed.resumed_from_epoch == 2
-    assert resumed.history == whole.history
+    resumed_model, (resumed, resumed_after) = brushwork_training(tmp_path / "resumed")
+    assert resumed_after == 2
+    assert resumed == whole
     for a, b in zip(whole_model.get_weights(), resumed_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_resume_point_cuts_the_log_back_to_the_checkpointed_epochs(tmp_path):
+    assert training.resume_point(tmp_path) == 0
+    (tmp_path / training.CHECKPOINT).mkdir()
+    (tmp_path / training.CHECKPOINT / "training_metadata.json").write_text('{"epoch": 2}')
+    log = tmp_path / training.TRAINING_LOG
+    log.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    assert training.resume_point(tmp_path) == 2
+    assert training.read_history(log) == {"loss": [2.0, 1.5]}
+
+
+def test_read_history_drops_the_empty_validation_columns_of_csv_logger(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,NA,NA\n1,0.6,1.0,NA,0.9\n")
+    history = training.read_history(log)
+    assert list(history) == ["accuracy", "loss", "val_loss"]
+    assert np.isnan(history["val_loss"][0]) and history["val_loss"][1] == 0.9

@@ -1,9 +1,8 @@
-"""Seeding, compiling and fitting: everything between a built model and its history."""
+"""Everything ``fit`` needs besides the model: seeding, precision, the optimizer, the
+training batches, the validation data, and the state a resumed training starts from."""
 
 import csv
 import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,14 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # Keras's CSVLogger appends each completed epoch here, so the history survives interruption.
 TRAINING_LOG = "training_log.csv"
+# Keras's BackupAndRestore keeps the last completed epoch here, inside the run folder.
+CHECKPOINT = "checkpoint"
 # NVIDIA GPUs compute in bfloat16 natively from compute capability 8.0 (Ampere) on.
 BF16_GPU_CAPABILITY = (8, 0)
 
 
 class NonFiniteTrainingError(RuntimeError):
     """Training produced a loss that is not a finite number; its model is not worth using."""
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What ``train`` returns: per-epoch metrics (every epoch, resumed ones included), the
-    wall-clock time of this fit, and the epoch it resumed after (0 for a fresh start)."""
-
-    history: dict[str, list[float]]
-    seconds: float
-    resumed_from_epoch: int = 0
 
 
 def set_seed(seed: int) -> None:
@@ -112,26 +103,6 @@ def make_optimizer(
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=5e-4)
     raise ValueError(f"Unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
-
-
-def compile_model(
-    model: keras.Model,
-    optimizer: str,
-    learning_rate: float,
-    label_smoothing: float = 0.0,
-    decay_steps: int = 0,
-) -> keras.Model:
-    """Compile with cross-entropy on one-hot labels (``train`` makes them) and accuracy.
-
-    ``label_smoothing`` moves that share of each target onto the other classes, which
-    keeps the network from becoming over-confident on a small training set.
-    """
-    model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate, decay_steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
@@ -244,102 +215,49 @@ def random_states(model: keras.Model) -> list[keras.Variable]:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
-def _checkpointed_epochs(checkpoint_dir: Path) -> int:
-    """Epochs completed by the checkpoint in ``checkpoint_dir`` (Keras's ``BackupAndRestore``)."""
-    try:
-        metadata = json.loads((checkpoint_dir / "training_metadata.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return int(metadata.get("epoch", 0))
+def validation_data(
+    X_val: np.ndarray, y_val: np.ndarray, num_classes: int, crop_size: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """What ``fit`` measures after each epoch: the images (centre crops with ``crop_size``,
+    as the network's input is that size) and one-hot labels."""
+    if crop_size:
+        X_val = centre_crop(X_val, crop_size)
+    return X_val, keras.utils.to_categorical(y_val, num_classes).astype(np.float32)
 
 
-def read_history(path: Path, epochs: int | None = None) -> dict[str, list[float]]:
-    """The per-epoch metrics that Keras's ``CSVLogger`` wrote to ``path``, first ``epochs`` only."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))[:epochs]
-    names = [name for name in (rows[0] if rows else {}) if name != "epoch"]
-    return {name: [float(row[name]) for row in rows] for name in names}
+def resume_point(run_dir: Path) -> int:
+    """How many epochs an interrupted training in ``run_dir`` completed: 0 for a fresh run.
 
-
-def _keep_epochs(path: Path, epochs: int) -> None:
-    """Cut the history file back to ``epochs`` rows, as the checkpoint it resumes from."""
-    with open(path, newline="") as handle:
-        lines = handle.read().splitlines(keepends=True)
-    Path(path).write_text("".join(lines[: 1 + epochs]))
-
-
-def train(
-    model: keras.Model,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    validation: tuple[np.ndarray, np.ndarray] | None,
-    num_epochs: int,
-    batch_size: int,
-    verbose: int = 2,
-    crop_size: int = 0,
-    colour_jitter: float = 0.0,
-    seed: int = 0,
-    run_dir: Path | None = None,
-) -> TrainingResult:
-    """Fit a compiled model; ``validation`` is only measured each epoch, never trained on.
-
-    Batches come from ``training_batches``: with ``crop_size`` the model trains on random
-    crops and is measured on centre crops. ``verbose`` follows Keras: 0 silent,
-    1 a progress bar, 2 one line per epoch. Training stops at the first NaN loss
-    (``TerminateOnNaN``).
-
-    With ``run_dir``, every completed epoch is checkpointed in ``run_dir/checkpoint``
-    (weights, optimizer state, epoch: Keras's ``BackupAndRestore``) and appended to
-    ``run_dir/training_log.csv``; a run interrupted there resumes after its last
-    completed epoch, with the history of every epoch, and the checkpoint is removed
-    once training ends. As the data order, the augmentation and the layers' random
-    state of each epoch depend only on ``seed`` and the epoch (``EpochRandomness``),
-    the resumed run ends with the same model as an uninterrupted one.
+    Keras's ``BackupAndRestore`` keeps the last completed epoch in ``run_dir/checkpoint``.
+    ``training_log.csv`` is cut back to that many rows, since a run stopped between the
+    two writes at an epoch's end has logged one epoch more than it checkpointed.
     """
-    num_classes = model.output_shape[-1]
-    callbacks = [keras.callbacks.TerminateOnNaN(), EpochRandomness(seed)]
-    first_epoch = 0
-    if run_dir is not None:
-        checkpoint_dir, history_path = Path(run_dir) / "checkpoint", Path(run_dir) / TRAINING_LOG
-        first_epoch = _checkpointed_epochs(checkpoint_dir)
-        if history_path.exists():
-            _keep_epochs(history_path, first_epoch)
-        callbacks += [
-            keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
-            keras.callbacks.CSVLogger(str(history_path), append=True),
-        ]
-    batches = training_batches(
-        X_train,
-        y_train,
-        num_classes,
-        batch_size,
-        num_epochs,
-        seed,
-        first_epoch=first_epoch,
-        crop_size=crop_size,
-        colour_jitter=colour_jitter,
-    )
-    if validation is not None:
-        X_val, y_val = validation
-        if crop_size:
-            X_val = centre_crop(X_val, crop_size)
-        validation = (X_val, keras.utils.to_categorical(y_val, num_classes))
-    start = time.perf_counter()
-    fitted = model.fit(
-        batches,
-        epochs=num_epochs,
-        steps_per_epoch=steps_per_epoch(len(y_train), batch_size),
-        validation_data=validation,
-        shuffle=False,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
-    seconds = time.perf_counter() - start
-    if run_dir is not None:
-        history = read_history(Path(run_dir) / TRAINING_LOG)
-    else:
-        history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
-    return TrainingResult(history, seconds, first_epoch)
+    try:
+        metadata = json.loads((Path(run_dir) / CHECKPOINT / "training_metadata.json").read_text())
+        completed = int(metadata.get("epoch", 0))
+    except (OSError, ValueError):
+        completed = 0
+    log = Path(run_dir) / TRAINING_LOG
+    if log.exists():
+        lines = log.read_text().splitlines(keepends=True)
+        log.write_text("".join(lines[: 1 + completed]))
+    return completed
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """The per-epoch metrics that Keras's ``CSVLogger`` wrote to ``path``, by name.
+
+    ``CSVLogger`` writes validation columns even when there was no validation, filled
+    with ``NA``; columns with no value at all are left out, other ``NA`` become NaN.
+    """
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [name for name in (rows[0] if rows else {}) if name != "epoch"]
+    return {
+        name: [float("nan") if row[name] == "NA" else float(row[name]) for row in rows]
+        for name in names
+        if any(row[name] != "NA" for row in rows)
+    }
 
 
 def require_finite(history: dict[str, list[float]]) -> None:

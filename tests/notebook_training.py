@@ -1,0 +1,73 @@
+"""The notebook's compile and fit cells as two functions, for tests that train small models.
+
+They make the same calls as the notebook's "The model" and "Training" sections, so a test
+that trains through them trains as the notebook does.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from utils import training
+from utils.backend import keras
+
+
+def compile_like_the_notebook(
+    model: keras.Model,
+    optimizer: str = "adam",
+    learning_rate: float = 0.01,
+    label_smoothing: float = 0.0,
+    decay_steps: int = 0,
+) -> keras.Model:
+    """Compile ``model`` with the notebook's loss and metric."""
+    model.compile(
+        optimizer=training.make_optimizer(optimizer, learning_rate, decay_steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit_like_the_notebook(
+    model: keras.Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    num_epochs: int,
+    batch_size: int,
+    run_dir: Path,
+    crop_size: int = 0,
+    colour_jitter: float = 0.0,
+    seed: int = 0,
+) -> tuple[dict[str, list[float]], int]:
+    """Fit as the notebook does; the per-epoch history from ``run_dir`` and the epoch the
+    training resumed after (0 for a fresh start)."""
+    num_classes = model.output_shape[-1]
+    first_epoch = training.resume_point(run_dir)
+    train_data = training.training_batches(
+        X,
+        y,
+        num_classes,
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        seed=seed,
+        first_epoch=first_epoch,
+        crop_size=crop_size,
+        colour_jitter=colour_jitter,
+    )
+    model.fit(
+        train_data,
+        epochs=num_epochs,
+        steps_per_epoch=training.steps_per_epoch(len(y), batch_size),
+        validation_data=validation
+        and training.validation_data(*validation, num_classes, crop_size=crop_size),
+        callbacks=[
+            keras.callbacks.TerminateOnNaN(),
+            training.EpochRandomness(seed),
+            keras.callbacks.BackupAndRestore(run_dir / training.CHECKPOINT),
+            keras.callbacks.CSVLogger(run_dir / training.TRAINING_LOG, append=True),
+        ],
+        shuffle=False,
+        verbose=0,
+    )
+    return training.read_history(run_dir / training.TRAINING_LOG), first_epoch
