@@ -17,7 +17,7 @@ SWEEP ?= sweeps/sample_sizes.yaml
 DATA ?= data/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run resume predict sweep duplicates test test-all lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run resume predict sweep duplicates test test-all test-lab lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,10 +56,18 @@ duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DA
 	$(PY) -m utils.near_duplicates $(DATA)
 
 test: $(PROJECT)  ## Run every test but the slow end-to-end ones: unit tests, smoke matrix, nbval
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not lab"
 
 test-all: $(PROJECT)  ## make test, plus the slow end-to-end runs on real paintings (what CI runs)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not lab"
+
+# Needs Debian's chromium (Playwright's own browser download is not used); skipped without it.
+test-lab: $(PROJECT)  ## Run All Cells in a real JupyterLab in headless Chromium; checks errors, figures, widgets
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then \
+		echo '$(PY) -m pytest -m lab -s tests/lab'; $(PY) -m pytest -m lab -s tests/lab; \
+	else \
+		echo 'make test-lab: skipped, chromium is not installed (install it with: sudo apt-get install chromium)'; \
+	fi
 
 lint: $(PROJECT)  ## Check code and notebooks with ruff
 	$(PY) -m ruff check .

@@ -155,7 +155,7 @@ def test_nbval_catches_a_change_of_class_order_or_shape(tmp_path, change, edit):
         assert result.returncode == 0, result.stdout[-3000:]
     else:
         assert result.returncode == 1, result.stdout[-3000:]
-        assert "1 failed" in result.stdout or "2 failed" in result.stdout
+        assert re.search(r"\b\d+ failed", result.stdout), result.stdout[-3000:]
 
 
 def alter_stored_versions(cells):
