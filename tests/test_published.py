@@ -40,3 +40,10 @@ def test_recorded_rows_replace_older_ones_and_show_as_a_table(tmp_path):
 def test_machine_and_commit_describe_this_checkout():
     assert "CPU cores" in published.machine()
     assert published.commit()
+
+
+def test_a_row_note_is_printed_under_the_table(tmp_path):
+    path = tmp_path / "results.json"
+    published.record("recipe", ROW | {"note": "time shared with other jobs"}, "the subset", path)
+    table = published.markdown_table(published.load(path)).splitlines()
+    assert table[-1] == "- Recipe: time shared with other jobs"

@@ -76,7 +76,8 @@ def spread(values: list[float]) -> str:
 
 
 def markdown_table(results: dict) -> str:
-    """The recorded results as a Markdown table, with the data, machine and command of each."""
+    """The recorded results as a Markdown table, with the data, machine and command of each,
+    and below it the note of any row that has one (how a figure should be read)."""
     if not results["rows"]:
         return "No results on real paintings are recorded yet (run `benchmarks/accuracy.py`)."
     lines = [
@@ -94,4 +95,7 @@ def markdown_table(results: dict) -> str:
             f"| {row['machine']}; {row['precision']} | {row['measured']}, commit {row['commit']} "
             f"| `{row['command']}` |"
         )
-    return "\n".join(lines)
+    notes = [
+        f"- {row['label']}: {row['note']}" for row in results["rows"].values() if "note" in row
+    ]
+    return "\n".join(lines + (["", *notes] if notes else []))
