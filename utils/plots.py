@@ -155,6 +155,9 @@ def f1_per_artist(f1_by_artist: dict[str, float]) -> Figure:
     return fig
 
 
+DIAGONAL_NOTE_BOX = {"facecolor": "white", "edgecolor": "grey", "alpha": 0.9}
+
+
 def reliability_diagram(calibration: dict) -> Figure:
     """Accuracy against confidence per bin, with the diagonal of perfect calibration.
 
@@ -193,24 +196,11 @@ def reliability_diagram(calibration: dict) -> Figure:
             ha="center",
             fontsize=8,
         )
-    ax.text(
-        0.97,
-        0.03,
-        "below the diagonal:\nover-confident",
-        ha="right",
-        va="bottom",
-        fontsize=8,
-        bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
-    )
-    ax.text(
-        0.03,
-        0.80,
-        "above the diagonal:\nunder-confident",
-        ha="left",
-        va="top",
-        fontsize=8,
-        bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
-    )
+    for x, y, text, ha, va in (
+        (0.97, 0.03, "below the diagonal:\nover-confident", "right", "bottom"),
+        (0.03, 0.80, "above the diagonal:\nunder-confident", "left", "top"),
+    ):
+        ax.text(x, y, text, ha=ha, va=va, fontsize=8, bbox=DIAGONAL_NOTE_BOX)
     ece = calibration["expected_calibration_error"]
     ax.set(
         title=f"Reliability (validation), ECE = {ece:.3f}",
