@@ -43,3 +43,36 @@ def test_calibration_tells_over_from_under_confidence():
     timid_and_right = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
     text = interpret.calibration(evaluation.reliability(y, timid_and_right), accuracy=1.0)
     assert "under-confident" in text and "90% or more" not in text
+
+
+def test_evidence_layout_measures_focus_border_and_place():
+    spot = np.zeros((20, 20), np.float32)
+    spot[1:3, 15:17] = 1.0  # 4 of 400 pixels, upper right; row 1 lies in the 2-pixel band
+    layout = interpret.evidence_layout(spot)
+    assert layout["focus"] == 2 / 400
+    assert layout["where"] == "upper right"
+    assert layout["border"] == 0.5
+    even = np.ones((10, 10), np.float32)
+    layout = interpret.evidence_layout(even)
+    assert layout["focus"] == 0.5 and layout["where"] == "centre"
+    assert abs(layout["border"] - 0.36) < 1e-6
+
+
+def test_evidence_layout_of_an_empty_map():
+    assert interpret.evidence_layout(np.zeros((8, 8)))["where"] == ""
+
+
+def test_grad_cam_sentences_follow_the_maps():
+    frame = np.zeros((20, 20), np.float32)
+    frame[0, :] = frame[-1, :] = 1.0
+    centre = np.zeros((20, 20), np.float32)
+    centre[9:11, 9:11] = 1.0
+    text = interpret.grad_cam([("Monet", "Monet", 0.9, centre), ("Degas", "Renoir", 0.6, frame)])
+    assert "The Monet was called Monet rightly at 90%" in text
+    assert "around the centre" in text
+    assert "called Renoir wrongly (it is a Degas) at 60%" in text
+    assert "In the Degas most of the evidence sits in the outer 10%" in text
+    assert "a few small regions decide" in text
+    text = interpret.grad_cam([("Monet", "Monet", 0.9, centre)])
+    assert "None of them leans on the outer 10%" in text
+    assert "no region" in interpret.grad_cam([("Monet", "Degas", 0.4, np.zeros((4, 4)))])
