@@ -158,6 +158,7 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"image_size": -5}, "image_size"),
         ({"image_size": 5000}, "image_size"),
         ({"num_epochs": 0}, "num_epochs"),
+        ({"training_budget": -1}, "training_budget"),
         ({"batch_size": 0}, "batch_size"),
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"learning_rate": float("inf")}, "learning_rate"),

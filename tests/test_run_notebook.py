@@ -67,6 +67,7 @@ def test_the_notebook_declares_every_documented_parameter():
         "model",
         "filters",
         "num_epochs",
+        "training_budget",
         "batch_size",
         "optimizer",
         "learning_rate",

@@ -131,6 +131,7 @@ def matrix(tiny_data, tmp_path_factory) -> dict[str, subprocess.CompletedProcess
         None,
     )
     settings = {**TINY, "data_dir": str(tiny_data), "run_name": "plain-papermill"}
+    settings |= {"num_epochs": 3, "training_budget": 60}  # 30 paintings: the budget allows 2
     papermill = str(Path(sys.executable).with_name("papermill"))
     notebook = str(run_notebook.NOTEBOOK)
     commands["plain-papermill"] = (
@@ -187,3 +188,6 @@ def test_plain_papermill_works_from_any_folder(matrix):
     run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / "plain-papermill"
     assert runs.read_status(run_dir)["status"] == runs.FINISHED
     assert (run_dir / "model.keras").is_file()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["parameters"]["training_budget"] == 60
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + 2

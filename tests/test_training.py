@@ -121,6 +121,14 @@ def test_training_on_crops_measures_centre_crops(tmp_path):
     assert images.shape == (24, 16, 16, 3) and labels.shape == (24, 3)
 
 
+def test_a_budget_in_images_caps_the_epochs_by_the_data_size():
+    assert training.epochs_for_budget(90, 0, 971) == 90
+    assert training.epochs_for_budget(90, 87_000, 971) == 90
+    assert training.epochs_for_budget(90, 87_000, 4_000) == 22
+    assert training.epochs_for_budget(1, 87_000, 4_000) == 1
+    assert training.epochs_for_budget(90, 10, 971) == 1
+
+
 def test_centre_crop():
     X = np.arange(2 * 5 * 7 * 3).reshape(2, 5, 7, 3)
     cropped = training.centre_crop(X, 3)

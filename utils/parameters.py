@@ -186,6 +186,7 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     )
     need(1 <= settings["filters"] <= 512, "filters must lie between 1 and 512")
     need(settings["num_epochs"] >= 1, "num_epochs must be at least 1")
+    need(settings["training_budget"] >= 0, "training_budget must be 0 (off) or positive")
     need(settings["batch_size"] >= 1, "batch_size must be at least 1")
     rate = settings["learning_rate"]
     need(math.isfinite(rate) and rate > 0, "learning_rate must be a positive number")
