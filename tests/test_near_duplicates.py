@@ -1,7 +1,10 @@
 """Perceptual hashes find a planted duplicate and a resized copy, and nothing else."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 from conftest import make_dataset, write_jpeg
 
 from utils import near_duplicates
@@ -78,3 +81,42 @@ def test_command_line_on_an_empty_or_unreadable_folder(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "Hashed 0 image(s)" in captured.out and "Skipped 4" in captured.out
     assert "nothing to compare" in captured.err
+
+
+def all_pairs(hashes_a, hashes_b, max_distance, within):
+    """Every close pair by the full distance matrix, as the search did before it was blocked."""
+    distances = np.bitwise_count(hashes_a[:, np.newaxis] ^ hashes_b[np.newaxis, :])
+    close = distances <= max_distance
+    if within:
+        close &= np.triu(np.ones_like(close), k=1)
+    return sorted((distances[i, j], i, j) for i, j in zip(*np.nonzero(close), strict=True))
+
+
+def random_hashes(rng, count, planted):
+    """Random 64-bit hashes with ``planted`` copies that differ from an earlier one in few bits."""
+    hashes = rng.integers(0, 2**63, count, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    for index in rng.choice(np.arange(1, count), planted, replace=False):
+        flips = rng.choice(64, rng.integers(0, 14), replace=False)
+        hashes[index] = hashes[rng.integers(0, index)] ^ np.uint64(sum(1 << int(b) for b in flips))
+    return hashes
+
+
+@pytest.mark.parametrize("block_elements", [1, 7, 300, 1 << 22])
+def test_the_blocked_scan_finds_exactly_the_pairs_of_the_full_matrix(block_elements):
+    rng = np.random.default_rng(3)
+    hashes_a, hashes_b = random_hashes(rng, 230, 40), random_hashes(rng, 90, 10)
+    hashes_b[:20] = hashes_a[:20] ^ np.uint64(0b1011)  # copies across the two sets
+    files_a = [Path(f"a/{i:03d}.jpg") for i in range(len(hashes_a))]
+    files_b = [Path(f"b/{i:03d}.jpg") for i in range(len(hashes_b))]
+    for hashes_other, files_other in ((None, None), (hashes_b, files_b)):
+        within = hashes_other is None
+        expected = all_pairs(hashes_a, hashes_a if within else hashes_other, 12, within)
+        found = near_duplicates.close_pairs(
+            hashes_a, files_a, hashes_other, files_other, 12, block_elements=block_elements
+        )
+        found_indices = sorted(
+            (p.distance, files_a.index(p.first), (files_a if within else files_b).index(p.second))
+            for p in found
+        )
+        assert len(expected) > (10 if within else 20)
+        assert found_indices == [(int(d), int(i), int(j)) for d, i, j in expected]

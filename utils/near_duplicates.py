@@ -25,6 +25,8 @@ import numpy as np
 from utils import dataset, images, paths
 
 DEFAULT_MAX_DISTANCE = 12
+# Distances computed at once by close_pairs: about 13 bytes each (XOR, count, mask), so 52 MiB.
+BLOCK_ELEMENTS = 1 << 22
 _BIT_WEIGHTS = (1 << np.arange(64, dtype=np.uint64)).astype(np.uint64)
 
 
@@ -64,19 +66,36 @@ def close_pairs(
     hashes_b: np.ndarray | None = None,
     files_b: list[Path] | None = None,
     max_distance: int = DEFAULT_MAX_DISTANCE,
+    block_elements: int = BLOCK_ELEMENTS,
 ) -> list[Pair]:
-    """Pairs within one set (``b`` omitted) or across two sets, closest first."""
+    """Pairs within one set (``b`` omitted) or across two sets, closest first.
+
+    A blocked scan: a band of rows of ``a`` is compared with all of ``b`` at a time, about
+    ``block_elements`` distances per band, so memory stays near 13 bytes per element
+    whatever the number of images. Within one set only the pairs above the diagonal are
+    computed. At 12 of 64 bits an index (multi-index hashing, say) would still have to
+    compare most pairs, so every pair is compared, in vectorised bands.
+    """
     within = hashes_b is None
     if within:
         hashes_b, files_b = hashes_a, files_a
-    distances = np.bitwise_count(hashes_a[:, np.newaxis] ^ hashes_b[np.newaxis, :])
-    close = distances <= max_distance
-    if within:
-        close &= np.triu(np.ones_like(close), k=1)
-    pairs = [
-        Pair(files_a[i], files_b[j], int(distances[i, j]))
-        for i, j in zip(*np.nonzero(close), strict=True)
-    ]
+    rows_per_band = max(1, block_elements // max(len(hashes_b), 1))
+    found: list[tuple[int, int, int]] = []
+    for start in range(0, len(hashes_a), rows_per_band):
+        band = hashes_a[start : start + rows_per_band]
+        first_column = start + 1 if within else 0
+        distances = np.bitwise_count(band[:, np.newaxis] ^ hashes_b[np.newaxis, first_column:])
+        close = distances <= max_distance
+        if within:  # row r of the band is image start + r; keep columns after it
+            close &= np.triu(np.ones_like(close), k=0)
+        rows, columns = np.nonzero(close)
+        found += zip(
+            (start + rows).tolist(),
+            (first_column + columns).tolist(),
+            distances[rows, columns].tolist(),
+            strict=True,
+        )
+    pairs = [Pair(files_a[i], files_b[j], distance) for i, j, distance in found]
     return sorted(pairs, key=lambda pair: (pair.distance, str(pair.first), str(pair.second)))
 
 
