@@ -14,6 +14,7 @@ IMAGES ?=
 MODEL ?=
 RUN ?=
 SWEEP ?= sweeps/sample_sizes.yaml
+JOBS ?=
 DATA ?= data/sample
 
 .DEFAULT_GOAL := help
@@ -49,8 +50,8 @@ predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<ru
 	@test -n "$(IMAGES)" || { echo 'Usage: make predict IMAGES="path/a.jpg path/b.png" [MODEL=out/<run>/model.keras]'; exit 2; }
 	$(PY) -m utils.predict $(IMAGES) $(if $(MODEL),--model $(MODEL))
 
-sweep: $(PROJECT)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.yaml; summary in out/sweeps/<name>/
-	$(PY) -m utils.sweep $(SWEEP)
+sweep: $(PROJECT)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.yaml [JOBS=2]; summary in out/sweeps/<name>/
+	$(PY) -m utils.sweep $(SWEEP) $(if $(JOBS),--jobs $(JOBS))
 
 duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DATA=data/impressionist
 	$(PY) -m utils.near_duplicates $(DATA)

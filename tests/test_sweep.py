@@ -47,6 +47,46 @@ def test_sweep_with_a_failing_run(tmp_path, monkeypatch):
     assert (summary_dir / "summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def read_rows(summary_dir):
+    with open(summary_dir / "summary.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_parallel_sweep_gives_the_rows_of_a_sequential_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    notebook = fake_notebook(tmp_path / "fake.ipynb")
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: par\ngrid:\n  image_size: [10, 20, 30]\n  model: [cnn, broken]\n")
+    one_by_one = read_rows(sweep.run_sweep(config, notebook))
+    in_parallel = read_rows(sweep.run_sweep(config, notebook, jobs=3))
+
+    def without_folders(rows):
+        return [{k: v for k, v in r.items() if k not in ("run_dir", "error")} for r in rows]
+
+    assert without_folders(in_parallel) == without_folders(one_by_one)
+    assert [r["status"] for r in in_parallel] == ["ok", "failed"] * 3
+    assert all("fails on purpose" in r["error"] for r in in_parallel[1::2])
+    assert (tmp_path / "out" / "par-image_size30-modelcnn-2" / "runner.log").is_file()
+
+
+def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    runner = sweep.ChildRunner(tmp_path / "unused.ipynb", {})
+    runner.stop()
+    declared = {"run_name": parameters.Declared("str", ""), "model": parameters.Declared("str", "")}
+    declared |= {"image_size": parameters.Declared("int", 8)}
+    outcome = runner({"run_name": "late", "model": "cnn"}, tmp_path / "unused.ipynb", declared)
+    assert outcome.interrupted and not outcome.ok
+    status = run_notebook.runs.read_status(outcome.run_dir)
+    assert status["status"] == "interrupted" and "make resume" in status["resume"]
+
+
+def test_each_job_gets_its_share_of_the_threads():
+    environment = sweep.job_environment(jobs=2, cpus=8)
+    assert environment["TF_NUM_INTRAOP_THREADS"] == "4" == environment["OMP_NUM_THREADS"]
+    assert sweep.job_environment(jobs=4, cpus=2)["TF_NUM_INTEROP_THREADS"] == "1"
+
+
 def test_unknown_parameter_in_a_sweep_is_refused(tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text("grid:\n  image_sise: [32]\n")
@@ -92,5 +132,8 @@ def test_shipped_sweep_files_are_valid():
     declared = parameters.declared(run_notebook.NOTEBOOK)
     files = sorted((run_notebook.paths.PROJECT_ROOT / "sweeps").glob("*.yaml"))
     assert files
+    defaults = {name: d.default for name, d in declared.items()}
     for path in files:
-        assert sweep.load_config(path, declared).grid
+        config = sweep.load_config(path, declared)
+        for combination in sweep.combinations(config.grid):
+            parameters.validate(defaults | config.fixed | combination)

@@ -1,6 +1,7 @@
 """Run the notebook over a grid of parameters, each run in its own folder, and summarise.
 
     python -m utils.sweep sweeps/sample_sizes.yaml        # or: make sweep SWEEP=...
+    python -m utils.sweep sweeps/sample_sizes.yaml --jobs 2   # or: make sweep JOBS=2
 
 A sweep file names the sweep, optional fixed parameters, and the grid::
 
@@ -15,16 +16,29 @@ The summary goes to ``out/sweeps/<name>/``: ``summary.csv`` (one row per run, wr
 after every run) and ``summary.png`` (accuracy and training time against the first swept
 parameter, one line per value of the second). A failed run is recorded as failed and
 the sweep goes on.
+
+With ``--jobs N`` (N > 1), N notebooks run at once, each in its own runner process whose
+kernel gets its share of the CPU threads (``job_environment``). The summary has the same
+rows, in the same order, as one run at a time; metrics may differ in the last digits,
+because other thread counts add up floating-point numbers in another order. Ctrl-C or
+SIGTERM stops the running notebooks (each keeps its completed epochs, for ``make resume``)
+and starts no new one.
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import itertools
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +108,7 @@ def summary_row(combination: dict[str, object], outcome: run_notebook.RunOutcome
     """One summary row: the combination, the status and the run's headline metrics."""
     row = {
         **combination,
-        "status": "ok" if outcome.ok else "failed",
+        "status": "ok" if outcome.ok else "interrupted" if outcome.interrupted else "failed",
         "run_dir": paths.display(outcome.run_dir),
         "error": outcome.error or "",
     }
@@ -118,32 +132,127 @@ def write_summary(path: Path, rows: list[dict], swept: list[str]) -> Path:
     return runs.write_text(path, buffer.getvalue())
 
 
+def job_environment(jobs: int, cpus: int | None = None) -> dict[str, str]:
+    """Environment variables that give each of ``jobs`` notebooks its share of the CPUs.
+
+    The runner's kernel inherits them: TensorFlow, OpenMP and OpenCV then start that many
+    threads instead of one per core each, so N notebooks do not fight over every core.
+    """
+    share = str(max(1, (cpus or os.cpu_count() or 1) // jobs))
+    names = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    return dict.fromkeys((*names, "OPENCV_FOR_THREADS_NUM"), share)
+
+
+class ChildRunner:
+    """Runs prepared run folders in runner processes (``python -m utils.run_notebook``).
+
+    Each run's parameters travel in its folder's request file, exactly as ``make resume``
+    reads them, so nothing is re-parsed from text. ``stop`` passes a stop signal on to
+    every runner still going, whose kernel then keeps its completed epochs.
+    """
+
+    def __init__(self, notebook: Path, environment: Mapping[str, str]) -> None:
+        self.notebook = notebook
+        self.environment = os.environ | dict(environment)
+        self.stopped = threading.Event()
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, values: dict[str, object], notebook: Path, declared: Mapping
+    ) -> run_notebook.RunOutcome:
+        """Run one combination in its own runner; the outcome from its exit code and status."""
+        run_dir = run_notebook.new_run_dir(values, declared)
+        if self.stopped.is_set():
+            runs.mark_interrupted(run_dir, None)
+            return run_notebook.RunOutcome(run_dir, interrupted=True)
+        command = [sys.executable, "-m", "utils.run_notebook", "--notebook", str(notebook)]
+        with open(run_dir / "runner.log", "w", encoding="utf-8") as log:
+            child = subprocess.Popen(
+                [*command, "--resume", str(run_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment,
+                cwd=paths.PROJECT_ROOT,
+                start_new_session=True,  # a terminal's Ctrl-C reaches it through stop() only
+            )
+            with self._lock:
+                self._running.add(child)
+            code = child.wait()
+            with self._lock:
+                self._running.discard(child)
+        if code == 0:
+            return run_notebook.RunOutcome(run_dir)
+        status = runs.read_status(run_dir)
+        if status["status"] == runs.INTERRUPTED or code == run_notebook.INTERRUPTED_EXIT_CODE:
+            return run_notebook.RunOutcome(run_dir, interrupted=True)
+        error = status.get("error") or f"the runner exited with code {code}"
+        cell = f"cell {status['cell']}: " if status.get("cell") is not None else ""
+        return run_notebook.RunOutcome(run_dir, f"{cell}{error} (log: {run_dir / 'runner.log'})")
+
+    def stop(self) -> None:
+        """Start no new run, and ask every running runner to stop its kernel."""
+        self.stopped.set()
+        with self._lock:
+            for child in self._running:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_signals_stop(runner: ChildRunner) -> Iterator[None]:
+    """While a parallel sweep runs, Ctrl-C and SIGTERM stop it cleanly (``runner.stop``)."""
+
+    def stop(signum: int, frame) -> None:
+        print(f"\n{signal.Signals(signum).name}: stopping the sweep...", file=sys.stderr)
+        runner.stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_sweep(
     config_path: Path,
     notebook: Path = run_notebook.NOTEBOOK,
     execute: Callable[..., run_notebook.RunOutcome] = run_notebook.execute,
+    jobs: int = 1,
 ) -> Path:
-    """Run every combination of the sweep; return the folder holding its summary."""
+    """Run every combination of the sweep, ``jobs`` at a time; return the summary's folder."""
     declared = parameters.declared(notebook)
     config = load_config(config_path, declared)
     summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
     swept = list(config.grid)
-    rows = []
-    for combination in combinations(config.grid):
-        values = {
-            **config.fixed,
-            **combination,
-            "run_name": run_name_for(config.name, combination),
-        }
+    todo = combinations(config.grid)
+    rows: dict[int, dict] = {}
+    lock = threading.Lock()
+
+    def run_one(index: int, run: Callable[..., run_notebook.RunOutcome]) -> None:
+        combination = todo[index]
+        values = {**config.fixed, **combination, "run_name": run_name_for(config.name, combination)}
         try:
-            outcome = execute(values, notebook, declared)
+            outcome = run(values, notebook, declared)
         except Exception as error:  # one broken run must not end the sweep
             outcome = run_notebook.RunOutcome(
                 paths.out_root() / values["run_name"], f"{type(error).__name__}: {error}"
             )
-        rows.append(summary_row(combination, outcome))
-        write_summary(summary_dir / "summary.csv", rows, swept)
-    fig = plots.sweep_summary(rows, swept[0], swept[1] if len(swept) > 1 else None)
+        with lock:
+            rows[index] = summary_row(combination, outcome)
+            write_summary(summary_dir / "summary.csv", [rows[i] for i in sorted(rows)], swept)
+
+    if jobs == 1:
+        for index in range(len(todo)):
+            run_one(index, execute)
+    else:
+        runner = ChildRunner(notebook, job_environment(jobs))
+        with stop_signals_stop(runner), ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(run_one, index, runner) for index in range(len(todo))]:
+                future.result()
+    ordered = [rows[i] for i in sorted(rows)]
+    fig = plots.sweep_summary(ordered, swept[0], swept[1] if len(swept) > 1 else None)
     runs.save_figure(fig, summary_dir, "summary")
     return summary_dir
 
@@ -152,10 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: run a sweep file and print where its summary is."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_file", type=Path, help="YAML file describing the sweep")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="notebooks to run at once, sharing the CPU threads"
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     run_notebook.show_cell_output()
     try:
-        summary_dir = run_sweep(args.sweep_file.expanduser().resolve())
+        summary_dir = run_sweep(args.sweep_file.expanduser().resolve(), jobs=args.jobs)
     except parameters.ParameterError as error:
         print(error, file=sys.stderr)
         return 2
