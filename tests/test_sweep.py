@@ -1,11 +1,15 @@
 """A sweep runs every combination, records a failed run as failed, and summarises."""
 
 import csv
+import os
+import signal
+import threading
+import time
 
 import pytest
 from conftest import write_notebook
 
-from utils import parameters, run_notebook, sweep
+from utils import parameters, run_notebook, runs, sweep
 
 
 def fake_notebook(path):
@@ -69,6 +73,40 @@ def test_a_parallel_sweep_gives_the_rows_of_a_sequential_one(tmp_path, monkeypat
     assert (tmp_path / "out" / "par-image_size30-modelcnn-2" / "runner.log").is_file()
 
 
+def test_sigterm_stops_a_parallel_sweep_and_marks_its_runs_interrupted(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    slow = write_notebook(
+        tmp_path / "slow.ipynb",
+        'run_name = ""\nrun_folder = ""\nimage_size = 8',
+        "import time\nfrom utils import runs\n"
+        "runs.track_status(runs.open_run_dir(run_folder))\ntime.sleep(120)",
+    )
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: slow\ngrid:\n  image_size: [1, 2, 3]\n")
+
+    def stop_when_both_run():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            folders = list((tmp_path / "out").glob("slow-*"))
+            pids = [runs.read_status(folder).get("pid") for folder in folders]
+            if len(folders) == 2 and all(pids):
+                break
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_when_both_run, daemon=True).start()
+    started = time.monotonic()
+    rows = read_rows(sweep.run_sweep(config, slow, jobs=2))
+    assert time.monotonic() - started < 100
+    assert [(r["image_size"], r["status"]) for r in rows] == [
+        ("1", "interrupted"),
+        ("2", "interrupted"),
+        ("3", "interrupted"),
+    ]
+    for folder in sorted((tmp_path / "out").glob("slow-*")):
+        assert runs.read_status(folder)["status"] == "interrupted"
+
+
 def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
     runner = sweep.ChildRunner(tmp_path / "unused.ipynb", {})
@@ -77,7 +115,7 @@ def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
     declared |= {"image_size": parameters.Declared("int", 8)}
     outcome = runner({"run_name": "late", "model": "cnn"}, tmp_path / "unused.ipynb", declared)
     assert outcome.interrupted and not outcome.ok
-    status = run_notebook.runs.read_status(outcome.run_dir)
+    status = runs.read_status(outcome.run_dir)
     assert status["status"] == "interrupted" and "make resume" in status["resume"]
 
 
