@@ -168,6 +168,7 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"model": "mobilenetv2", "image_size": 16}, "at least 32 px"),
         ({"precision": "float8"}, "precision"),
         ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"distribute": "tpu"}, "distribute must be one of"),
         ({"resize_mode": "stretch"}, "resize_mode"),
         ({"colour_jitter": 1.5}, "colour_jitter"),
         ({"label_smoothing": -0.1}, "label_smoothing"),

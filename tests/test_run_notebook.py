@@ -87,6 +87,7 @@ def test_the_notebook_declares_every_documented_parameter():
         "weights",
         "fine_tune",
         "precision",
+        "distribute",
     }
     assert set(declared) == expected
     assert declared["data_dir"].default == ""

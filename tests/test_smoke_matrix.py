@@ -52,8 +52,14 @@ CASES = [
     pytest.param(
         {"model": "brushwork", "precision": "mixed_bfloat16", "crop_size": 24},
         id="brushwork-crops-mixed_bfloat16",
-    )
+    ),
+    pytest.param(
+        {"model": "cnn", "precision": "mixed_bfloat16", "distribute": "mirrored"},
+        id="cnn-mirrored-on-2-cpu-devices-mixed_bfloat16",
+    ),
 ]
+# distribute: mirrored runs on the processor split into two logical devices (utils.backend).
+TWO_DEVICES = {"CNN_ARTISTS_CPU_DEVICES": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +129,14 @@ def matrix(tiny_data, tmp_path_factory) -> dict[str, subprocess.CompletedProcess
         commands[param.id] = (
             [sys.executable, "-m", "utils.run_notebook", *as_arguments(settings)],
             None,
+            TWO_DEVICES if case.get("distribute") == "mirrored" else {},
         )
     awkward = awkward_data(tiny_data, tmp_path_factory.mktemp("awkward"))
     settings = {**TINY, "data_dir": str(awkward), "run_name": "awkward-data"}
     commands["awkward-data"] = (
         [sys.executable, "-m", "utils.run_notebook", *as_arguments(settings)],
         None,
+        {},
     )
     settings = {**TINY, "data_dir": str(tiny_data), "run_name": "plain-papermill"}
     settings |= {"num_epochs": 3, "training_budget": 60}  # 30 paintings: the budget allows 2
@@ -137,15 +145,16 @@ def matrix(tiny_data, tmp_path_factory) -> dict[str, subprocess.CompletedProcess
     commands["plain-papermill"] = (
         [papermill, notebook, "executed.ipynb", "-k", "cnn-artists", *as_arguments(settings)],
         elsewhere,
+        {},
     )
 
-    def run(command: list[str], cwd: Path | None) -> subprocess.CompletedProcess:
+    def run(command: list[str], cwd: Path | None, env: dict) -> subprocess.CompletedProcess:
         return subprocess.run(
             command,
             cwd=cwd or tmp_path_factory.getbasetemp(),
             capture_output=True,
             text=True,
-            env=os.environ | {"PYTHONPATH": ""},
+            env=os.environ | {"PYTHONPATH": ""} | env,
             timeout=900,
         )
 
@@ -161,7 +170,10 @@ def test_every_model_and_precision_produces_every_artifact(matrix, request, case
     result = matrix[request.node.callspec.id]
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done. Results are in" in result.stdout
-    check_artifacts(Path(os.environ["CNN_ARTISTS_OUT"]) / run_name_of(case), case)
+    run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / run_name_of(case)
+    check_artifacts(run_dir, case)
+    copies = 2 if case.get("distribute") == "mirrored" else 1
+    assert f"Devices:      {copies} (model copies" in (run_dir / "notebook.ipynb").read_text()
 
 
 def test_awkward_data_still_gives_a_finished_run(matrix):

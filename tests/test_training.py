@@ -9,6 +9,7 @@ import pytest
 from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
 from utils import models, training
+from utils.backend import tf
 
 
 def tiny_problem():
@@ -209,6 +210,16 @@ def test_mixed_float16_trains_a_step_with_loss_scaling(restore_float32, tmp_path
     history, _ = fit_like_the_notebook(model, X, y, None, 1, 8, tmp_path)
     assert np.isfinite(history["loss"]).all()
     assert model.predict(X[:2], verbose=0).dtype == np.float32
+
+
+def test_distribution_strategies():
+    assert training.distribution_strategy("none").num_replicas_in_sync == 1
+    assert training.distribution_strategy("auto").num_replicas_in_sync == 1  # no GPUs here
+    mirrored = training.distribution_strategy("mirrored")
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    assert mirrored.num_replicas_in_sync == len(tf.config.list_logical_devices("CPU"))
+    with pytest.raises(ValueError, match="none, mirrored"):
+        training.distribution_strategy("tpu")
 
 
 def test_unknown_precision_is_refused_with_choices():

@@ -169,6 +169,7 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
         "resize_mode": images.RESIZE_MODES,
         "precision": training.PRECISIONS,
         "optimizer": training.OPTIMIZERS,
+        "distribute": training.DISTRIBUTIONS,
     }
     for name, allowed in choices.items():
         need(settings[name] in allowed, f"{name} must be one of {', '.join(allowed)}")

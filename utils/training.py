@@ -11,6 +11,7 @@ from utils.backend import keras, tf
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+DISTRIBUTIONS = ("auto", "none", "mirrored")
 # CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # Keras's CSVLogger appends each completed epoch here, so the history survives interruption.
@@ -81,6 +82,26 @@ def set_precision(precision: str) -> str:
         precision = choose_precision(cpu_flags(), gpu_compute_capabilities())
     keras.mixed_precision.set_global_policy(precision)
     return precision
+
+
+def distribution_strategy(distribute: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy to build, compile and train the model under.
+
+    ``none``: TensorFlow's default, one device. ``mirrored``: ``MirroredStrategy``, a copy
+    of the model on every GPU (or, without GPUs, on every logical CPU device, see
+    ``utils.backend``), each taking its share of every batch, with the gradients summed
+    across copies. ``auto``: ``mirrored`` with two or more GPUs, else ``none``.
+    ``batch_size`` stays the global batch, split between the copies.
+    """
+    if distribute not in DISTRIBUTIONS:
+        raise ValueError(
+            f"Unknown distribute {distribute!r}; choose one of: {', '.join(DISTRIBUTIONS)}"
+        )
+    gpus = tf.config.list_logical_devices("GPU")
+    if distribute == "none" or (distribute == "auto" and len(gpus) < 2):
+        return tf.distribute.get_strategy()
+    devices = gpus or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
 
 
 def make_optimizer(
