@@ -60,7 +60,9 @@ def fit_like_the_notebook(
         epochs=num_epochs,
         steps_per_epoch=training.steps_per_epoch(len(y), batch_size),
         validation_data=validation
-        and training.validation_data(*validation, num_classes, crop_size=crop_size),
+        and training.validation_data(
+            *validation, num_classes, crop_size=crop_size, batch_size=batch_size
+        ),
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
             training.EpochRandomness(seed),

@@ -24,19 +24,41 @@ def test_key_changes_with_files_and_parameters(tmp_path):
 def test_round_trip(tmp_path):
     arrays = {"X": np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3), "names": np.array(["a", "b"])}
     path = cache.save(tmp_path / "cache", "k1", arrays)
-    assert path.name == "k1.npz"
-    loaded = cache.load(tmp_path / "cache", "k1")
-    assert loaded["X"].dtype == np.uint8
-    np.testing.assert_array_equal(loaded["X"], arrays["X"])
-    assert loaded["names"].tolist() == ["a", "b"]
-    assert not list((tmp_path / "cache").glob("*.tmp"))
+    assert path.name == "k1" and sorted(p.name for p in path.iterdir()) == ["X.npy", "names.npy"]
+    for mmap in (False, True):
+        loaded = cache.load(tmp_path / "cache", "k1", mmap=mmap)
+        assert loaded["X"].dtype == np.uint8
+        assert isinstance(loaded["X"], np.memmap) == mmap
+        np.testing.assert_array_equal(loaded["X"], arrays["X"])
+        assert loaded["names"].tolist() == ["a", "b"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["k1"]
+
+
+def test_an_entry_built_in_place_appears_only_when_complete(tmp_path):
+    with cache.build(tmp_path, "k2") as entry:
+        X = entry.array("X", (3, 2, 2, 3), np.uint8)
+        X[:] = 7
+        X.flush()
+        entry.put("kept", np.arange(3))
+        assert cache.load(tmp_path, "k2") is None  # not there until the block ends
+    assert cache.load(tmp_path, "k2", mmap=True)["X"].sum() == 7 * 36
+    try:
+        with cache.build(tmp_path, "k3") as entry:
+            entry.put("kept", np.arange(3))
+            raise RuntimeError("the loader failed half-way")
+    except RuntimeError:
+        pass
+    assert cache.load(tmp_path, "k3") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k2"]
 
 
 def test_missing_damaged_or_pickled_entries_read_as_none(tmp_path):
     assert cache.load(tmp_path, "absent") is None
-    (tmp_path / "damaged.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "X.npy").write_bytes(b"\x93NUMPY not really an array")
     assert cache.load(tmp_path, "damaged") is None
-    np.savez(tmp_path / "pickled.npz", objects=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "pickled").mkdir()
+    np.save(tmp_path / "pickled" / "objects.npy", np.array([{"a": 1}], dtype=object))
     assert cache.load(tmp_path, "pickled") is None
 
 

@@ -85,17 +85,46 @@ def test_all_real_paintings_load(subset_dir):
 def test_a_cache_that_does_not_fit_is_rebuilt(kaggle_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_ARTISTS_DATA", str(tmp_path / "data"))
     first = loading.load_dataset(kaggle_dataset, 8)
-    entries = sorted((tmp_path / "data" / "cache").glob("*.npz"))
+    entries = sorted(p for p in (tmp_path / "data" / "cache").iterdir() if p.is_dir())
     assert len(entries) == 2
     for entry in entries:
-        with np.load(entry) as stored:
-            arrays = dict(stored)
-        arrays["kept"] = arrays["kept"] + 1000
-        del arrays["original_sizes"]
-        np.savez(entry, **arrays)
+        np.save(entry / "kept.npy", np.load(entry / "kept.npy") + 1000)
+        (entry / "original_sizes.npy").unlink()
     again = loading.load_dataset(kaggle_dataset, 8)
     np.testing.assert_array_equal(again.train.X, first.train.X)
     np.testing.assert_array_equal(again.val.y, first.val.y)
+
+
+@pytest.mark.parametrize("unreadable", [False, True])
+def test_disk_mode_memory_maps_the_same_arrays(kaggle_dataset, tmp_path, monkeypatch, unreadable):
+    monkeypatch.setenv("CNN_ARTISTS_DATA", str(tmp_path / "data"))
+    if unreadable:  # the first file of an artist: every later row moves up in place
+        first_file = sorted((kaggle_dataset / "training" / "training" / "Degas").iterdir())[0]
+        first_file.write_bytes(b"not an image")
+    files = dataset.collect_files(kaggle_dataset)
+    in_memory = loading.load_files(files, 16, use_cache=False)
+    on_disk = loading.load_files(files, 16, in_memory=False)
+    assert isinstance(on_disk.train.X, np.memmap) and not isinstance(in_memory.train.X, np.memmap)
+    for split in ("train", "val"):
+        mine, theirs = getattr(on_disk, split), getattr(in_memory, split)
+        np.testing.assert_array_equal(mine.X, theirs.X)
+        np.testing.assert_array_equal(mine.y, theirs.y)
+        assert mine.paths == theirs.paths
+    assert on_disk.skipped == in_memory.skipped and len(on_disk.skipped) == unreadable
+    again = loading.load_files(files, 16, in_memory=False)  # now read from the cache
+    np.testing.assert_array_equal(again.train.X, in_memory.train.X)
+
+
+def test_auto_keeps_small_data_in_memory_and_large_data_on_disk(kaggle_dataset):
+    files = dataset.collect_files(kaggle_dataset)
+    count = len(files.train.paths) + len(files.val.paths)
+    needed = count * 64 * 64 * 3
+    assert loading.keeps_in_memory("auto", files, 64, available=3 * needed)
+    assert not loading.keeps_in_memory("auto", files, 64, available=3 * needed - 1)
+    assert loading.keeps_in_memory("memory", files, 64, available=1)
+    assert not loading.keeps_in_memory("disk", files, 64, available=10**12)
+    with pytest.raises(ValueError, match="auto, memory, disk"):
+        loading.keeps_in_memory("stream", files, 64)
 
 
 def test_an_unwritable_cache_folder_only_warns(kaggle_dataset, tmp_path, monkeypatch):

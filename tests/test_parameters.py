@@ -169,6 +169,7 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"precision": "float8"}, "precision"),
         ({"optimizer": "rmsprop"}, "optimizer"),
         ({"distribute": "tpu"}, "distribute must be one of"),
+        ({"data_mode": "stream"}, "data_mode must be one of"),
         ({"resize_mode": "stretch"}, "resize_mode"),
         ({"colour_jitter": 1.5}, "colour_jitter"),
         ({"label_smoothing": -0.1}, "label_smoothing"),

@@ -88,6 +88,7 @@ def test_the_notebook_declares_every_documented_parameter():
         "fine_tune",
         "precision",
         "distribute",
+        "data_mode",
     }
     assert set(declared) == expected
     assert declared["data_dir"].default == ""

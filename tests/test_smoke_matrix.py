@@ -54,6 +54,10 @@ CASES = [
         id="brushwork-crops-mixed_bfloat16",
     ),
     pytest.param(
+        {"model": "cnn", "precision": "float32", "data_mode": "disk"},
+        id="cnn-float32-disk",
+    ),
+    pytest.param(
         {"model": "cnn", "precision": "mixed_bfloat16", "distribute": "mirrored"},
         id="cnn-mirrored-on-2-cpu-devices-mixed_bfloat16",
     ),
@@ -174,6 +178,18 @@ def test_every_model_and_precision_produces_every_artifact(matrix, request, case
     check_artifacts(run_dir, case)
     copies = 2 if case.get("distribute") == "mirrored" else 1
     assert f"Devices:      {copies} (model copies" in (run_dir / "notebook.ipynb").read_text()
+
+
+def test_memory_mapped_images_give_the_numbers_of_images_in_memory(matrix):
+    out = Path(os.environ["CNN_ARTISTS_OUT"])
+    in_memory = out / run_name_of({"model": "cnn", "precision": "float32"})
+    on_disk = out / run_name_of({"model": "cnn", "precision": "float32", "data_mode": "disk"})
+    assert "memory-mapped from disk" in (on_disk / "notebook.ipynb").read_text()
+    assert "Loaded in" in (in_memory / "notebook.ipynb").read_text()
+    assert (on_disk / "history.csv").read_text() == (in_memory / "history.csv").read_text()
+    disk, memory = (json.loads((run / "metrics.json").read_text()) for run in (on_disk, in_memory))
+    for name in ("accuracy", "macro_f1", "f1_per_artist", "expected_calibration_error"):
+        assert disk[name] == memory[name], name
 
 
 def test_awkward_data_still_gives_a_finished_run(matrix):

@@ -118,8 +118,13 @@ def test_training_on_crops_measures_centre_crops(tmp_path):
     )
     history, _ = fit_like_the_notebook(model, X, y, (X, y), 2, 8, tmp_path, crop_size=16)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    images, labels = training.validation_data(X, y, 3, crop_size=16)
-    assert images.shape == (24, 16, 16, 3) and labels.shape == (24, 3)
+    batches = list(training.validation_data(X, y, 3, crop_size=16, batch_size=10))
+    assert [tuple(images.shape) for images, _ in batches] == [(10, 16, 16, 3)] * 2 + [
+        (4, 16, 16, 3)
+    ]
+    labels = np.concatenate([labels for _, labels in batches])
+    np.testing.assert_array_equal(labels.argmax(axis=1), y)
+    np.testing.assert_array_equal(batches[0][0], training.centre_crop(X[:10], 16))
 
 
 def test_a_budget_in_images_caps_the_epochs_by_the_data_size():

@@ -3,14 +3,29 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+# Images predicted at once: a multiple of the batch, so the batches are those of one call.
+PREDICT_ROWS = 1024
+
 
 def predict_proba(model, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Class probabilities for each image, shape (N, number of classes), as float32.
 
     When the model takes smaller images than ``X`` holds (it was trained on crops), the
     answer is the mean over ten views: the centre and four corner crops, each also
-    mirrored.
+    mirrored. ``X`` is read a slice of ``PREDICT_ROWS`` at a time, so a memory-mapped
+    ``X`` is never read into memory whole.
     """
+    if len(X) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.concatenate(
+        [
+            _predict_views(model, np.asarray(X[start : start + PREDICT_ROWS]), batch_size)
+            for start in range(0, len(X), PREDICT_ROWS)
+        ]
+    )
+
+
+def _predict_views(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     crop_size = model.input_shape[1]
     if X.shape[1] == crop_size:
         return np.asarray(model.predict(X, batch_size=batch_size, verbose=0), dtype=np.float32)

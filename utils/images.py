@@ -186,10 +186,16 @@ def load_images(
     workers: int | None = None,
     progress: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    out: np.ndarray | None = None,
 ) -> LoadedImages:
-    """Load many files in parallel; unreadable ones are skipped and listed, never fatal."""
+    """Load many files in parallel; unreadable ones are skipped and listed, never fatal.
+
+    The images go into ``out`` when given (one row per path, a memory-mapped file say),
+    else into a new array. Rows of skipped files are closed up in place, so the result
+    is the first ``len(kept)`` rows of that array, never a copy.
+    """
     count = len(paths)
-    X = np.empty((count, image_size, image_size, 3), dtype=np.uint8)
+    X = np.empty((count, image_size, image_size, 3), dtype=np.uint8) if out is None else out
     original_sizes = np.zeros((count, 2), dtype=np.int64)
     reasons: dict[int, str] = {}
 
@@ -206,8 +212,11 @@ def load_images(
         for _ in pool.map(load_into, range(count)):
             bar.update()
     kept = np.array([i for i in range(count) if i not in reasons], dtype=np.int64)
-    if len(kept) < count:
-        X, original_sizes = X[kept], original_sizes[kept]
+    for row, index in enumerate(kept.tolist()):
+        if row != index:  # rows only move up, so none is overwritten before it moves
+            X[row] = X[index]
+            original_sizes[row] = original_sizes[index]
+    X, original_sizes = X[: len(kept)], original_sizes[: len(kept)]
     skipped = [Skipped(Path(paths[i]), reasons[i]) for i in sorted(reasons)]
     return LoadedImages(X, kept, original_sizes, skipped)
 

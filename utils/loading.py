@@ -1,5 +1,12 @@
-"""Turn a data folder into arrays: files from `dataset`, pixels from `images`, via `cache`."""
+"""Turn a data folder into arrays: files from `dataset`, pixels from `images`, via `cache`.
 
+Two ways to hold the pixels (``data_mode``): ``memory`` reads them into RAM; ``disk``
+decodes every painting once into the cache folder and memory-maps it, so training reads
+only the rows of each batch and needs memory for the batch, not for the data set. Both
+give the same arrays, row for row, so a run gives the same numbers either way.
+"""
+
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -9,8 +16,11 @@ import numpy as np
 
 from utils import cache, dataset, images, paths
 
-# Bump when a change to decoding or resizing makes old cached arrays wrong.
-LOADER_VERSION = 1
+# Bump when a change to decoding, resizing or the cache's format makes old entries wrong.
+LOADER_VERSION = 2
+DATA_MODES = ("auto", "memory", "disk")
+# auto keeps the arrays on disk when they would take more than this share of free memory.
+MEMORY_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,69 @@ def _fits(stored: dict[str, np.ndarray], count: int, image_size: int) -> bool:
         X.dtype == np.uint8
         and X.shape[1:] == (image_size, image_size, 3)
         and kept.dtype.kind == "i"
-        and len(X) == len(kept) == len(stored["original_sizes"])
+        and len(kept) <= len(X) <= count
+        and len(kept) == len(stored["original_sizes"])
         and len(stored["skipped_paths"]) == len(stored["skipped_reasons"])
         and len(kept) + len(stored["skipped_paths"]) == count
         and bool(np.all((kept >= 0) & (kept < count)))
     )
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``), 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
+
+
+def keeps_in_memory(
+    data_mode: str, files: dataset.DatasetFiles, image_size: int, available: int | None = None
+) -> bool:
+    """Whether ``data_mode`` holds the arrays in memory: ``auto`` does unless they would take
+    more than ``MEMORY_SHARE`` of the ``available`` memory (``available_memory()``)."""
+    if data_mode not in DATA_MODES:
+        raise ValueError(f"Unknown data_mode {data_mode!r}; choose one of: {', '.join(DATA_MODES)}")
+    if data_mode != "auto":
+        return data_mode == "memory"
+    needed = (len(files.train.paths) + len(files.val.paths)) * image_size * image_size * 3
+    available = available_memory() if available is None else available
+    return not available or needed <= MEMORY_SHARE * available
+
+
+def _decode_to_disk(
+    files: dataset.SplitFiles, key: str, image_size: int, resize_mode: str, progress: bool
+) -> dict[str, np.ndarray]:
+    """Decode ``files`` straight into a new cache entry and return it, memory-mapped."""
+    count = len(files.paths)
+    with cache.build(paths.cache_dir(), key) as entry:
+        X = entry.array("X", (count, image_size, image_size, 3), np.uint8)
+        loaded = images.load_images(files.paths, image_size, resize_mode, progress=progress, out=X)
+        X.flush()
+        del X
+        for name, array in _index_arrays(loaded).items():
+            entry.put(name, array)
+    stored = cache.load(paths.cache_dir(), key, mmap=True)
+    if stored is None:
+        raise OSError(f"the cache entry {key} could not be read back")
+    return stored
+
+
+def _index_arrays(loaded: images.LoadedImages) -> dict[str, np.ndarray]:
+    """What a cache entry keeps besides ``X``: which files loaded, their sizes, the skipped."""
+    return {
+        "kept": loaded.kept,
+        "original_sizes": loaded.original_sizes,
+        "skipped_paths": np.array([str(s.path) for s in loaded.skipped], dtype=str),
+        "skipped_reasons": np.array([s.reason for s in loaded.skipped], dtype=str),
+    }
 
 
 def load_split(
@@ -58,26 +126,33 @@ def load_split(
     resize_mode: str = "squash",
     use_cache: bool = True,
     progress: bool = False,
+    in_memory: bool = True,
 ) -> tuple[SplitArrays, list[images.Skipped]]:
     """Load one split, from the cache when the same files were loaded the same way before.
 
-    The cache only saves time: an entry that does not fit these files is rebuilt, and a
-    cache folder that cannot be written is passed over with a warning.
+    With ``in_memory`` False the split's ``X`` is memory-mapped from the cache (decoded
+    into it first if needed), so it takes no memory of its own. The cache otherwise only
+    saves time: an entry that does not fit these files is rebuilt, and a cache folder that
+    cannot be written is passed over with a warning (then the arrays stay in memory).
     """
     params = {"image_size": image_size, "resize_mode": resize_mode, "version": LOADER_VERSION}
     key = cache.cache_key(files.paths, params)
-    stored = cache.load(paths.cache_dir(), key) if use_cache else None
+    use_cache = use_cache or not in_memory
+    stored = cache.load(paths.cache_dir(), key, mmap=not in_memory) if use_cache else None
     if stored is not None and not _fits(stored, len(files.paths), image_size):
         stored = None
+    if stored is None and not in_memory:
+        try:
+            stored = _decode_to_disk(files, key, image_size, resize_mode, progress)
+        except OSError as error:
+            warnings.warn(
+                f"Could not write the image cache in {paths.cache_dir()} ({error}); "
+                "the images are held in memory instead.",
+                stacklevel=2,
+            )
     if stored is None:
         loaded = images.load_images(files.paths, image_size, resize_mode, progress=progress)
-        stored = {
-            "X": loaded.X,
-            "kept": loaded.kept,
-            "original_sizes": loaded.original_sizes,
-            "skipped_paths": np.array([str(s.path) for s in loaded.skipped], dtype=str),
-            "skipped_reasons": np.array([s.reason for s in loaded.skipped], dtype=str),
-        }
+        stored = {"X": loaded.X} | _index_arrays(loaded)
         if use_cache:
             try:
                 cache.save(paths.cache_dir(), key, stored)
@@ -89,10 +164,10 @@ def load_split(
                 )
     kept = stored["kept"]
     split = SplitArrays(
-        X=stored["X"],
+        X=stored["X"][: len(kept)],
         y=files.labels[kept],
         paths=[files.paths[i] for i in kept],
-        original_sizes=stored["original_sizes"],
+        original_sizes=np.asarray(stored["original_sizes"]),
     )
     skipped = [
         images.Skipped(Path(path), str(reason))
@@ -107,11 +182,14 @@ def load_files(
     resize_mode: str = "squash",
     use_cache: bool = True,
     progress: bool = False,
+    in_memory: bool = True,
 ) -> LoadedDataset:
-    """Load both splits of ``files`` (from ``dataset.collect_files``) as uint8 arrays."""
+    """Load both splits of ``files`` (from ``dataset.collect_files``) as uint8 arrays,
+    in memory or memory-mapped from the cache (``in_memory`` False)."""
     start = time.perf_counter()
-    train, train_skipped = load_split(files.train, image_size, resize_mode, use_cache, progress)
-    val, val_skipped = load_split(files.val, image_size, resize_mode, use_cache, progress)
+    options = (image_size, resize_mode, use_cache, progress, in_memory)
+    train, train_skipped = load_split(files.train, *options)
+    val, val_skipped = load_split(files.val, *options)
     if len(train.y) == 0:
         raise dataset.DatasetError(f"No readable training images in {files.layout.train_dir}.")
     listed = np.bincount(files.train.labels, minlength=len(files.class_names))

@@ -156,7 +156,7 @@ def collect(
 
 
 def _problems(settings: Mapping[str, object]) -> list[str]:
-    from utils import images, models, runs, training  # the notebook has them loaded already
+    from utils import images, loading, models, runs, training  # the notebook has them loaded
 
     problems = []
 
@@ -170,6 +170,7 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
         "precision": training.PRECISIONS,
         "optimizer": training.OPTIMIZERS,
         "distribute": training.DISTRIBUTIONS,
+        "data_mode": loading.DATA_MODES,
     }
     for name, allowed in choices.items():
         need(settings[name] in allowed, f"{name} must be one of {', '.join(allowed)}")

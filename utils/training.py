@@ -249,13 +249,29 @@ def random_states(model: keras.Model) -> list[keras.Variable]:
 
 
 def validation_data(
-    X_val: np.ndarray, y_val: np.ndarray, num_classes: int, crop_size: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """What ``fit`` measures after each epoch: the images (centre crops with ``crop_size``,
-    as the network's input is that size) and one-hot labels."""
-    if crop_size:
-        X_val = centre_crop(X_val, crop_size)
-    return X_val, keras.utils.to_categorical(y_val, num_classes).astype(np.float32)
+    X_val: np.ndarray, y_val: np.ndarray, num_classes: int, crop_size: int = 0, batch_size: int = 32
+) -> tf.data.Dataset:
+    """What ``fit`` measures after each epoch: batches of the images (centre crops with
+    ``crop_size``, as the network's input is that size) and one-hot labels.
+
+    Batches are cut from ``X_val`` as they are needed, so a memory-mapped ``X_val`` is
+    never read into memory whole.
+    """
+    size = crop_size or X_val.shape[1]
+
+    def batches():
+        for start in range(0, len(X_val), batch_size):
+            images = X_val[start : start + batch_size]
+            if crop_size:
+                images = centre_crop(images, crop_size)
+            labels = keras.utils.to_categorical(y_val[start : start + batch_size], num_classes)
+            yield np.ascontiguousarray(images), labels.astype(np.float32)
+
+    signature = (
+        tf.TensorSpec((None, size, size, X_val.shape[3]), tf.uint8),
+        tf.TensorSpec((None, num_classes), tf.float32),
+    )
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
 
 def resume_point(run_dir: Path) -> int:
