@@ -118,7 +118,9 @@ def test_training_on_crops_measures_centre_crops(tmp_path):
     )
     history, _ = fit_like_the_notebook(model, X, y, (X, y), 2, 8, tmp_path, crop_size=16)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    batches = list(training.validation_data(X, y, 3, crop_size=16, batch_size=10))
+    dataset = training.validation_data(X, y, 3, crop_size=16, batch_size=10)
+    assert int(dataset.cardinality()) == 3
+    batches = list(dataset)
     assert [tuple(images.shape) for images, _ in batches] == [(10, 16, 16, 3)] * 2 + [
         (4, 16, 16, 3)
     ]

@@ -271,7 +271,11 @@ def validation_data(
         tf.TensorSpec((None, size, size, X_val.shape[3]), tf.uint8),
         tf.TensorSpec((None, num_classes), tf.float32),
     )
-    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+    # A known length: Keras then knows where validation ends and does not warn that the
+    # input "ran out of data" after the first epoch.
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    num_batches = -(-len(X_val) // batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
 
 
 def resume_point(run_dir: Path) -> int:
