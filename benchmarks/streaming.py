@@ -10,7 +10,8 @@ each with an empty cache, so every painting is decoded in both runs. Measured:
   every 0.2 s): what the run really holds. Pages of a memory-mapped file are left out, as
   the operating system can drop them at any time;
 - loading time (decoding and resizing every painting, from ``metrics.json``);
-- images/s of the first and of the later epochs (from Keras's per-epoch times in the log).
+- images/s of the first and of the later epochs (from Keras's per-epoch log: steps x time
+  per step).
 
 The paintings: the sample generator writes 2,000 training and 400 validation images once;
 larger sets hard-link those files under further names, so decoding costs the same per
@@ -89,7 +90,12 @@ def measure(data: Path, data_mode: str, out_dir: Path) -> dict:
     if runner.returncode != 0:
         sys.exit(f"The run {out_dir / run_name} failed; see {log_path}")
     metrics = json.loads((out_dir / run_name / "metrics.json").read_text())
-    epoch_seconds = [int(s) for s in re.findall(r" - (\d+)s - ", log_path.read_text())]
+    epoch_seconds = [
+        int(steps) * float(per_step) / (1000 if unit == "ms" else 1)
+        for steps, per_step, unit in re.findall(
+            r"(\d+)/\1 - \d+s - (\d+)(ms|s)/step", log_path.read_text()
+        )
+    ]
     images = metrics["images"]["training"]
     later = epoch_seconds[1:] or epoch_seconds
     return {
@@ -97,8 +103,8 @@ def measure(data: Path, data_mode: str, out_dir: Path) -> dict:
         "mode": data_mode,
         "peak_anon_mib": peak / 1024,
         "loading_s": metrics["seconds"]["loading"],
-        "first_epoch_ips": images / max(epoch_seconds[0], 1),
-        "later_epochs_ips": images * len(later) / max(sum(later), 1),
+        "first_epoch_ips": images / epoch_seconds[0],
+        "later_epochs_ips": images * len(later) / sum(later),
         "command": make_command([], {k: v for k, v in settings.items() if k != "verbose"}),
     }
 
