@@ -119,6 +119,17 @@ def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
     assert status["status"] == "interrupted" and "make resume" in status["resume"]
 
 
+def test_the_chart_says_which_data_the_runs_saw():
+    def config(fixed, grid):
+        return sweep.SweepConfig("s", fixed, grid)
+
+    assert sweep.data_label(config({}, {"image_size": [32]})) == "synthetic sample"
+    real = config({"data_dir": "data/impressionist"}, {"image_size": [32]})
+    assert sweep.data_label(real) == "real paintings, impressionist"
+    both = config({}, {"data_dir": ["", "../x/subset"]})
+    assert sweep.data_label(both) == "synthetic sample and real paintings, subset"
+
+
 def test_each_job_gets_its_share_of_the_threads():
     environment = sweep.job_environment(jobs=2, cpus=8)
     assert environment["TF_NUM_INTRAOP_THREADS"] == "4" == environment["OMP_NUM_THREADS"]

@@ -93,6 +93,16 @@ def load_config(path: Path, declared: Mapping[str, parameters.Declared]) -> Swee
     return SweepConfig(str(name) if name else Path(path).stem, fixed, checked_grid)
 
 
+def data_label(config: SweepConfig) -> str:
+    """Which data the sweep's runs saw, for its chart: the synthetic sample or a folder."""
+    values = config.grid.get("data_dir", [config.fixed.get("data_dir")])
+    folders = sorted({Path(str(value)).name for value in values if value})
+    labels = ["synthetic sample"] if len(folders) < len(set(values)) or not folders else []
+    if folders:
+        labels.append("real paintings, " + ", ".join(folders))
+    return " and ".join(labels)
+
+
 def combinations(grid: dict[str, list]) -> list[dict[str, object]]:
     """Every combination of the grid's values, in the order the file lists them."""
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -253,7 +263,7 @@ def run_sweep(
                 future.result()
     ordered = [rows[i] for i in sorted(rows)]
     fig = plots.sweep_summary(ordered, swept[0], swept[1] if len(swept) > 1 else None)
-    runs.save_figure(fig, summary_dir, "summary")
+    runs.save_figure(plots.label_data(fig, data_label(config)), summary_dir, "summary")
     return summary_dir
 
 
