@@ -1,5 +1,6 @@
 """A real run killed with SIGKILL mid-training, then resumed with ``make resume``, ends
-with the same metrics as an uninterrupted run with the same seed."""
+with the same metrics as an uninterrupted run with the same seed, with the images in memory
+or memory-mapped from disk (``data_mode``)."""
 
 import csv
 import json
@@ -45,14 +46,15 @@ def results(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("data_mode", ["memory", "disk"])
+def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path, data_mode):
     data = sample_data.generate(tmp_path / "tiny", train_per_class=6, val_per_class=3)
     out = tmp_path / "out"
-    env = os.environ | {"CNN_ARTISTS_OUT": str(out)}
+    env = os.environ | {"CNN_ARTISTS_OUT": str(out), "CNN_ARTISTS_DATA": str(tmp_path / "cache")}
     # The recipe's network and augmentation: crops, colour jitter, flips and dropout.
     settings = {"data_dir": data, "image_size": 40, "crop_size": 32, "colour_jitter": 0.1}
     settings |= {"model": "brushwork", "filters": 8, "optimizer": "adamw", "seed": 3}
-    settings |= {"num_epochs": EPOCHS, "batch_size": 8, "verbose": 0}
+    settings |= {"num_epochs": EPOCHS, "batch_size": 8, "verbose": 0, "data_mode": data_mode}
     uninterrupted = start_run(settings, "uninterrupted", env)
     runner = start_run(settings, "killed", env)
     run_dir = out / "killed"
@@ -86,6 +88,7 @@ def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] >= 2
     assert metrics["parameters"]["num_epochs"] == EPOCHS
+    assert metrics["parameters"]["data_mode"] == data_mode
 
     assert uninterrupted.wait(timeout=900) == 0
     assert results(run_dir) == results(out / "uninterrupted")
