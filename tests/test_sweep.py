@@ -109,7 +109,7 @@ def test_sigterm_stops_a_parallel_sweep_and_marks_its_runs_interrupted(tmp_path,
 
 def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
-    runner = sweep.ChildRunner(tmp_path / "unused.ipynb", {})
+    runner = sweep.ChildRunner({})
     runner.stop()
     declared = {"run_name": parameters.Declared("str", ""), "model": parameters.Declared("str", "")}
     declared |= {"image_size": parameters.Declared("int", 8)}

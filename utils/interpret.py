@@ -144,8 +144,10 @@ def grad_cam(cases: list[tuple[str, str, float, np.ndarray]]) -> str:
         return "No evaluation painting was available to explain."
     sentences = []
     near_border = []
+    focus = []
     for true, predicted, probability, heatmap in cases:
         layout = evidence_layout(heatmap)
+        focus.append(layout["focus"])
         verdict = "rightly" if true == predicted else f"wrongly (it is a {true})"
         if not layout["where"]:
             sentences.append(
@@ -160,7 +162,6 @@ def grad_cam(cases: list[tuple[str, str, float, np.ndarray]]) -> str:
         )
         if layout["border"] > BORDER_WARNING:
             near_border.append(true)
-    focus = [evidence_layout(heatmap)["focus"] for *_, heatmap in cases]
     spread = (
         "a few small regions decide"
         if float(np.median(focus)) < 0.15

@@ -97,7 +97,7 @@ def data_label(config: SweepConfig) -> str:
     """Which data the sweep's runs saw, for its chart: the synthetic sample or a folder."""
     values = config.grid.get("data_dir", [config.fixed.get("data_dir")])
     folders = sorted({Path(str(value)).name for value in values if value})
-    labels = ["synthetic sample"] if len(folders) < len(set(values)) or not folders else []
+    labels = ["synthetic sample"] if not all(values) else []
     if folders:
         labels.append("real paintings, " + ", ".join(folders))
     return " and ".join(labels)
@@ -161,8 +161,7 @@ class ChildRunner:
     every runner still going, whose kernel then keeps its completed epochs.
     """
 
-    def __init__(self, notebook: Path, environment: Mapping[str, str]) -> None:
-        self.notebook = notebook
+    def __init__(self, environment: Mapping[str, str]) -> None:
         self.environment = os.environ | dict(environment)
         self.stopped = threading.Event()
         self._running: set[subprocess.Popen] = set()
@@ -257,7 +256,7 @@ def run_sweep(
         for index in range(len(todo)):
             run_one(index, execute)
     else:
-        runner = ChildRunner(notebook, job_environment(jobs))
+        runner = ChildRunner(job_environment(jobs))
         with stop_signals_stop(runner), ThreadPoolExecutor(max_workers=jobs) as pool:
             for future in [pool.submit(run_one, index, runner) for index in range(len(todo))]:
                 future.result()

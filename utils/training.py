@@ -274,7 +274,7 @@ def validation_data(
     # A known length: Keras then knows where validation ends and does not warn that the
     # input "ran out of data" after the first epoch.
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    num_batches = -(-len(X_val) // batch_size)
+    num_batches = steps_per_epoch(len(X_val), batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
 
 
