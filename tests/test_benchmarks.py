@@ -1,20 +1,26 @@
-"""The benchmarks' shared helper: the command a row prints."""
+"""The benchmarks' helpers: the command a row prints, and the cache formats they compare."""
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 from utils import paths
 
 
-@pytest.fixture(scope="module")
-def notebook_runs():
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py``."""
     spec = importlib.util.spec_from_file_location(
-        "notebook_runs", paths.PROJECT_ROOT / "benchmarks" / "notebook_runs.py"
+        name, paths.PROJECT_ROOT / "benchmarks" / f"{name}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def notebook_runs():
+    return load_benchmark("notebook_runs")
 
 
 def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
@@ -25,3 +31,21 @@ def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
         "make run PARAMS=\"-f params/kaggle.yaml -p data_dir '../shared/data/my paintings' "
         '-p seed 1"'
     )
+
+
+@pytest.mark.parametrize("cache_format", ["npy", "tfrecord", "snapshot"])
+def test_each_cache_format_serves_every_image_once_an_epoch(cache_format, tmp_path):
+    cache_formats = load_benchmark("cache_formats")
+    _, epochs = getattr(cache_formats, f"{cache_format}_epochs")(300, 4, tmp_path)
+    stored = sorted(
+        (image.tobytes(), int(label))
+        for images, labels in cache_formats.chunks(300, 4)
+        for image, label in zip(images, labels, strict=True)
+    )
+    for epoch in epochs:
+        served = [
+            (image.tobytes(), int(label))
+            for images, one_hot in epoch
+            for image, label in zip(np.asarray(images), np.argmax(one_hot, axis=1), strict=True)
+        ]
+        assert sorted(served) == stored
