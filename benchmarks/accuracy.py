@@ -1,7 +1,8 @@
-"""Accuracy benchmark on real paintings: the reference, the student-style LeNet and this
-project's recipe, each trained by the notebook itself with its file from ``params/``.
+"""Accuracy benchmark on real paintings: the reference, the student-style LeNet, this
+project's recipe and its quick version for class, each trained by the notebook itself with
+its file from ``params/``.
 
-    .venv/bin/python benchmarks/accuracy.py                      # all three, seed 42
+    .venv/bin/python benchmarks/accuracy.py                      # all four, seed 42
     .venv/bin/python benchmarks/accuracy.py --only recipe --seeds 0 1 2
     .venv/bin/python benchmarks/accuracy.py --only recipe --holdout-fold 1 --set num_epochs=60
 
@@ -38,6 +39,7 @@ CONFIGS = {
     "reference": ("Reference: one conv layer, Flatten, Dense; SGD 0.01", ["params/reference.yaml"]),
     "lenet": ("Student LeNet: conv blocks 32/64, dense 128, dropout; Adam", ["params/lenet.yaml"]),
     "recipe": ("Recipe: brushwork CNN on crops, 10 views, AdamW cosine", ["params/kaggle.yaml"]),
+    "quick": ("Quick recipe: 48 px crops, 18,000 images", ["params/kaggle-quick.yaml"]),
 }
 
 
