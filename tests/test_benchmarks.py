@@ -23,6 +23,11 @@ def notebook_runs():
     return load_benchmark("notebook_runs")
 
 
+@pytest.fixture(scope="module")
+def cache_formats():
+    return load_benchmark("cache_formats")
+
+
 def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
     command = notebook_runs.make_command(
         ["params/kaggle.yaml"], {"data_dir": "../shared/data/my paintings", "seed": 1}
@@ -34,8 +39,7 @@ def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
 
 
 @pytest.mark.parametrize("cache_format", ["npy", "tfrecord", "snapshot"])
-def test_each_cache_format_serves_every_image_once_an_epoch(cache_format, tmp_path):
-    cache_formats = load_benchmark("cache_formats")
+def test_each_cache_format_serves_every_image_once_an_epoch(cache_formats, cache_format, tmp_path):
     _, epochs = getattr(cache_formats, f"{cache_format}_epochs")(300, 4, tmp_path)
     stored = sorted(
         (image.tobytes(), int(label))
