@@ -91,3 +91,25 @@ def test_crop_models_are_judged_on_ten_views():
     expected = np.mean([model.predict(np.ascontiguousarray(v), verbose=0) for v in views], axis=0)
     np.testing.assert_allclose(proba, expected, rtol=1e-5)
     assert proba.shape == (2, 3)
+
+
+def test_predictions_file_gives_back_the_very_probabilities(tmp_path):
+    """Written in full, read back as float32: the same bits, names with commas included."""
+    class_names = ["Monet", "Renoir, Pierre-Auguste", "Degas"]
+    proba = np.random.default_rng(0).dirichlet(np.ones(3), size=5).astype(np.float32)
+    y_true = np.array([0, 1, 2, 1, 0])
+    paintings = [f"data/x/{i}.jpg" for i in range(5)]
+    path = tmp_path / "predictions.csv"
+    path.write_text(evaluation.predictions_csv(paintings, y_true, proba, class_names))
+    read_paintings, read_y, read_proba = evaluation.read_predictions(path)
+    assert read_paintings == paintings
+    assert np.array_equal(read_y, y_true)
+    assert read_proba.dtype == np.float32 and np.array_equal(read_proba, proba)
+    assert path.read_text().splitlines()[0].startswith("painting,true_artist,predicted_artist,")
+
+
+def test_an_empty_predictions_file_reads_as_no_paintings(tmp_path):
+    path = tmp_path / "predictions.csv"
+    path.write_text(evaluation.predictions_csv([], np.zeros(0), np.zeros((0, 2)), ["A", "B"]))
+    paintings, y_true, proba = evaluation.read_predictions(path)
+    assert paintings == [] and len(y_true) == 0 and proba.shape == (0, 2)

@@ -73,3 +73,18 @@ def test_model_without_feature_maps_is_refused():
 
 def test_feature_layer_skips_the_colour_branch():
     assert explain.last_feature_layer(models.build_model("brushwork", 32, 3)) == "b3_conv2_relu"
+
+
+def test_saved_cases_come_back_as_they_were(tmp_path):
+    maps = np.random.default_rng(0).random((2, 8, 8), dtype=np.float32)
+    cases = [("Monet", "Monet", np.float32(0.9), maps[0]), ("Degas", "Renoir", 0.4, maps[1])]
+    explain.save_cases(tmp_path / "grad_cam" / "cases.npz", cases)
+    loaded = explain.load_cases(tmp_path / "grad_cam" / "cases.npz")
+    assert [(t, p) for t, p, _, _ in loaded] == [("Monet", "Monet"), ("Degas", "Renoir")]
+    assert [float(p) for _, _, p, _ in loaded] == [float(np.float32(0.9)), float(np.float32(0.4))]
+    assert all(np.array_equal(m, maps[i]) for i, (_, _, _, m) in enumerate(loaded))
+
+
+def test_no_cases_save_and_load(tmp_path):
+    explain.save_cases(tmp_path / "cases.npz", [])
+    assert explain.load_cases(tmp_path / "cases.npz") == []

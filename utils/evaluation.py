@@ -1,5 +1,10 @@
 """Predictions, the classification report with the right artist on every row, and metrics."""
 
+import csv
+import io
+import os
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
@@ -50,6 +55,36 @@ def _predict_views(model, X: np.ndarray, batch_size: int) -> np.ndarray:
         ],
         axis=0,
     )
+
+
+def predictions_csv(
+    painting_paths: list[Path], y_true: np.ndarray, proba: np.ndarray, class_names: list[str]
+) -> str:
+    """Every evaluation painting's answer as CSV text: its file, the true and the predicted
+    artist, then one column of probability per artist.
+
+    Probabilities are written in full (Python's shortest exact form), so reading them back
+    gives the very float32 values the model returned.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["painting", "true_artist", "predicted_artist", *class_names])
+    for path, label, row in zip(painting_paths, y_true, proba, strict=True):
+        predicted = class_names[int(row.argmax())]
+        writer.writerow([path, class_names[int(label)], predicted, *(repr(float(p)) for p in row)])
+    return buffer.getvalue()
+
+
+def read_predictions(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A predictions file written from ``predictions_csv``: the painting files, the true
+    labels (indices into the class list of its header) and the float32 probabilities."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    class_names = rows[0][3:]
+    paintings = [row[0] for row in rows[1:]]
+    y_true = np.array([class_names.index(row[1]) for row in rows[1:]], dtype=int)
+    proba = np.array([[float(p) for p in row[3:]] for row in rows[1:]], dtype=np.float32)
+    return paintings, y_true, proba.reshape(len(paintings), len(class_names))
 
 
 def report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> str:

@@ -5,9 +5,14 @@ layer by how much each one raises the chosen artist's score, sums them, and keep
 positive part: a coarse map of the regions that speak *for* that artist.
 """
 
+import io
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from utils import runs
 from utils.backend import keras, tf
 
 # Layers whose 4-D output is a stack of learned feature maps; a nested Keras application
@@ -71,3 +76,37 @@ def grad_cam(
         cam = cam / cam.max()
     height, width = image.shape[:2]
     return np.clip(cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+
+
+# A Grad-CAM case as the notebook explains it: (true artist, predicted artist, probability
+# of the prediction, the map for the prediction).
+Case = tuple[str, str, float, np.ndarray]
+
+
+def save_cases(path: str | os.PathLike[str], cases: list[Case]) -> None:
+    """Keep the explained paintings' answers and maps (``.npz``, no pickles), so what is said
+    about them can be checked against the maps themselves."""
+    true, predicted, probability, maps = zip(*cases, strict=True) if cases else ([],) * 4
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        true=np.array(true, dtype=str),
+        predicted=np.array(predicted, dtype=str),
+        probability=np.array(probability, dtype=np.float32),
+        maps=np.array(maps, dtype=np.float32),
+    )
+    runs.write_bytes(Path(path), buffer.getvalue())
+
+
+def load_cases(path: str | os.PathLike[str]) -> list[Case]:
+    """The cases ``save_cases`` kept, in their order."""
+    with np.load(path, allow_pickle=False) as stored:
+        return list(
+            zip(
+                stored["true"].tolist(),
+                stored["predicted"].tolist(),
+                stored["probability"],
+                stored["maps"],
+                strict=True,
+            )
+        )
