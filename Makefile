@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/requirements.installed
 PROJECT := $(VENV)/project.installed
 KERNEL := cnn-artists
+# The same kernel with oneDNN's optimisations off: float32 summed in another order, as on
+# another processor. make test-all runs nbval in it (tests/test_notebook.py).
+CHECK_KERNEL := cnn-artists-check
+CHECK_KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(CHECK_KERNEL)/kernel.json
 
 PARAMS ?=
 IMAGES ?=
@@ -32,8 +36,13 @@ $(INSTALLED): requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (cnn-artists)" >/dev/null
 	cp requirements.txt $@
 
+# A rule of its own, so that environments built before it get the kernel too.
+$(CHECK_KERNEL_SPEC): $(INSTALLED)
+	$(PY) -m ipykernel install --sys-prefix --name $(CHECK_KERNEL) \
+		--display-name "Python 3 (cnn-artists, oneDNN off)" --env TF_ENABLE_ONEDNN_OPTS 0 >/dev/null
+
 # The project itself, editable: the kernel imports utils/ from any working directory.
-$(PROJECT): $(INSTALLED) pyproject.toml
+$(PROJECT): $(INSTALLED) $(CHECK_KERNEL_SPEC) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	cp pyproject.toml $@
 

@@ -14,36 +14,20 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
+from notebook_outputs import (
+    ARTIFACTS,
+    TRAINED,
+    check_artifacts_agree,
+    check_trained_cells,
+    output_text,
+)
 
 from utils import models, predict, run_notebook, runs, sample_data
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 TINY = {"image_size": 32, "num_epochs": 1, "batch_size": 8, "filters": 8, "verbose": 0}
-FIGURES = {
-    "class_balance",
-    "paintings_per_artist",
-    "image_sizes",
-    "resizing",
-    "learning_curves",
-    "confusion_matrix",
-    "mistakes",
-    "f1_per_artist",
-    "reliability",
-    "attribution",
-    "attribution_grad_cam",
-}
-ARTIFACTS = {
-    "notebook.ipynb",
-    "status.json",
-    "model.keras",
-    "model_info.json",
-    "history.csv",
-    "metrics.json",
-    "classification_report.txt",
-    "classification_report.json",
-} | {f"{name}.png" for name in FIGURES}
-
 CASES = [
     pytest.param({"model": name, "precision": precision}, id=f"{name}-{precision}")
     for name in models.MODEL_NAMES
@@ -219,3 +203,21 @@ def test_plain_papermill_works_from_any_folder(matrix):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["parameters"]["training_budget"] == 60
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + 2
+
+
+FINISHED_RUNS = [run_name_of(param.values[0]) for param in CASES] + [
+    "awkward-data",
+    "plain-papermill",
+]
+
+
+@pytest.mark.parametrize("run_name", FINISHED_RUNS)
+def test_cells_nbval_does_not_compare_say_what_the_run_saved(matrix, run_name):
+    """Each sentence, score and probability computed from trained weights equals what the
+    run's files give when recomputed, and the report agrees with its confusion matrix."""
+    run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / run_name
+    notebook = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    shown = [output_text(cell.outputs) for cell in code_cells]
+    assert check_trained_cells(code_cells, shown, run_dir) == len(TRAINED)
+    check_artifacts_agree(run_dir)

@@ -1,0 +1,208 @@
+"""The notebook's cells that nbval does not compare digit for digit, and what they must say.
+
+A cell whose output is computed from trained weights (accuracies, sentences written from
+them, probabilities) is tagged ``nbval-ignore-output``: another processor, or another
+thread count, rounds float32 differently, and after a few epochs those last digits become
+other accuracies, other sentences. Ignoring such a cell is allowed only with a check here:
+``TRAINED`` maps a piece of each cell's source to a function that recomputes what the cell
+must show from the run folder's saved files. ``EXEMPT`` names the ignored cells that show
+times or widgets, which nothing recomputes.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from utils import evaluation, explain, explore, interpret, paths, predict, training
+
+IGNORE_OUTPUT = "nbval-ignore-output"
+# What every finished run holds (besides grad_cam/).
+FIGURES = {
+    "class_balance",
+    "paintings_per_artist",
+    "image_sizes",
+    "resizing",
+    "learning_curves",
+    "confusion_matrix",
+    "mistakes",
+    "f1_per_artist",
+    "reliability",
+    "attribution",
+    "attribution_grad_cam",
+}
+ARTIFACTS = {
+    "notebook.ipynb",
+    "status.json",
+    "model.keras",
+    "model_info.json",
+    "history.csv",
+    "metrics.json",
+    "classification_report.txt",
+    "classification_report.json",
+    "predictions.csv",
+} | {f"{name}.png" for name in FIGURES}
+
+
+def output_text(outputs: Iterable[dict]) -> str:
+    """What a cell printed and displayed as text: its streams and Markdown, in order.
+
+    A figure's ``<Figure size ...>`` line is left out: it does not depend on training.
+    """
+    parts = []
+    for output in outputs:
+        if "text" in output:
+            parts.append(output["text"])
+        elif "text/markdown" in output.get("data", {}):
+            parts.append(output["data"]["text/markdown"])
+    return "".join(parts)
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _predictions(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    paintings, y_true, proba = evaluation.read_predictions(run_dir / "predictions.csv")
+    return paintings, y_true, proba, _metrics(run_dir)["class_names"]
+
+
+def _scores(run_dir: Path) -> str:
+    metrics = _metrics(run_dir)
+    return (
+        f"Accuracy {metrics['accuracy']:.1%}, macro F1 {metrics['macro_f1']:.3f} "
+        f"({metrics['evaluated_on']})\n"
+    )
+
+
+def _report(run_dir: Path) -> str:
+    return (run_dir / "classification_report.txt").read_text() + "\n"
+
+
+def _confused_pairs(run_dir: Path) -> str:
+    metrics = _metrics(run_dir)
+    pairs = evaluation.most_confused_pairs(
+        np.array(metrics["confusion_matrix"]), metrics["class_names"]
+    )
+    return evaluation.format_confused_pairs(pairs) + "\n"
+
+
+def _learning(run_dir: Path) -> str:
+    return interpret.learning(training.read_history(run_dir / training.TRAINING_LOG))
+
+
+def _errors(run_dir: Path) -> str:
+    metrics = _metrics(run_dir)
+    pairs = [tuple(pair) for pair in metrics["most_confused_pairs"]]
+    return interpret.errors(metrics, pairs, metrics["images"]["validation"])
+
+
+def _calibration(run_dir: Path) -> str:
+    metrics = _metrics(run_dir)
+    return interpret.calibration(metrics["reliability"], metrics["accuracy"])
+
+
+def _grad_cam(run_dir: Path) -> str:
+    return interpret.grad_cam(explain.load_cases(run_dir / "grad_cam" / "cases.npz"))
+
+
+def _explorer(run_dir: Path) -> str:
+    _, y_true, proba, class_names = _predictions(run_dir)
+    explored = len(y_true) // 2
+    mistakes = explore.mistake_order(y_true, proba)
+    return (
+        explore.painting_summary(explored, y_true, proba, class_names)
+        + "\n"
+        + explore.mistake_summary(0, mistakes, y_true, proba, class_names)
+        + "\n"
+    )
+
+
+def _new_painting(run_dir: Path) -> str:
+    """The saved model's answer for the run's painting, recomputed in this process."""
+    settings = _metrics(run_dir)["parameters"]
+    trained = predict.load_trained_model(run_dir / "model.keras")
+    if settings["painting"]:
+        painting = paths.resolve(settings["painting"])
+    else:
+        paintings, y_true, _, class_names = _predictions(run_dir)
+        painting = predict.example_painting(
+            [paths.resolve(p) for p in paintings], y_true, class_names, settings["suspected_artist"]
+        )
+    return predict.format_table(predict.attribute(trained, [painting]), trained.class_names) + "\n"
+
+
+# A piece of the cell's source -> what the cell must show, recomputed from the run folder.
+# The scores cell also lists the folder's files, which grow as the run goes on: only its
+# first line is recomputed.
+TRAINED: dict[str, Callable[[Path], str]] = {
+    "evaluation.summary_metrics(": _scores,
+    "print(report)": _report,
+    "evaluation.format_confused_pairs(": _confused_pairs,
+    "interpret.learning(": _learning,
+    "interpret.errors(": _errors,
+    "interpret.calibration(": _calibration,
+    "interpret.grad_cam(explained)": _grad_cam,
+    "explore.painting_summary(": _explorer,
+    "predict.attribute(trained": _new_painting,
+}
+FIRST_LINE_ONLY = {"evaluation.summary_metrics("}
+EXEMPT = {
+    "loading.load_files(": "the loading time",
+    "network.fit(": "the training log, with times per step",
+    "explore.PaintingExplorer(": "the widgets (their model ids are new every run)",
+}
+
+
+def marker_of(source: str) -> str | None:
+    """The ``TRAINED`` or ``EXEMPT`` key found in a cell's source, if any."""
+    found = [marker for marker in (*TRAINED, *EXEMPT) if marker in source]
+    assert len(found) <= 1, f"a cell matches several markers: {found}"
+    return found[0] if found else None
+
+
+def check_trained_cells(code_cells: list[dict], shown: list[str], run_dir: Path) -> int:
+    """Each trained-number cell showed exactly what the run's files say; returns how many
+    were checked. ``shown`` is each code cell's ``output_text`` from that run."""
+    checked = 0
+    for cell, text in zip(code_cells, shown, strict=True):
+        marker = marker_of(cell["source"])
+        if marker not in TRAINED:
+            continue
+        expected = TRAINED[marker](run_dir)
+        if marker in FIRST_LINE_ONLY:
+            text = text.splitlines(keepends=True)[0]
+        assert text == expected, f"{marker!r} showed:\n{text}\nthe run's files say:\n{expected}"
+        checked += 1
+    return checked
+
+
+def check_artifacts_agree(run_dir: Path) -> dict:
+    """The report, the confusion matrix, the predictions and the metrics tell one story.
+
+    Returns the metrics, for further checks.
+    """
+    metrics = _metrics(run_dir)
+    class_names = metrics["class_names"]
+    confusion = np.array(metrics["confusion_matrix"])
+    _, y_true, proba, _ = _predictions(run_dir)
+    y_pred = proba.argmax(axis=1)
+    assert np.array_equal(confusion, evaluation.confusion(y_true, y_pred, len(class_names)))
+    assert metrics["accuracy"] == np.trace(confusion) / confusion.sum()
+    report = json.loads((run_dir / "classification_report.json").read_text())
+    for label, name in enumerate(class_names):
+        row = report[name]
+        correct, support, called = (
+            confusion[label, label],
+            confusion[label].sum(),
+            confusion[:, label].sum(),
+        )
+        assert row["support"] == support, name
+        assert np.isclose(row["recall"], correct / support if support else 0.0), name
+        assert np.isclose(row["precision"], correct / called if called else 0.0), name
+        assert np.isclose(row["f1-score"], metrics["f1_per_artist"][name]), name
+    text_rows = (run_dir / "classification_report.txt").read_text().splitlines()[2:]
+    assert [line.split()[0] for line in text_rows[: len(class_names)]] == class_names
+    assert sum(metrics["reliability"]["counts"]) == len(y_true)
+    return metrics
