@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from utils import models
+from utils import models, pretrained
 from utils.backend import keras
 
 
@@ -111,6 +111,49 @@ def test_missing_imagenet_weights_name_the_file_and_the_folder(tmp_path, monkeyp
     assert file_name in message
     assert str(tmp_path / "keras-home" / "models" / file_name) in message
     assert "no network" in message
+    assert "efficientnet_lite0" in message  # the choice that needs no download
+
+
+def test_layer_table_columns_stay_aligned_with_long_layer_names():
+    table = models.layer_table(models.build_model("efficientnet_lite0", 32, 3, weights="")).split(
+        "\n"
+    )
+    assert len({line.index("(") for line in table[1:-1]}) == 1
+    assert table[2].split()[:2] == ["flip", "RandomFlip"]
+    assert table[3].split()[:2] == ["efficientnet_lite0", "Functional"]
+
+
+def test_efficientnet_lite0_trains_its_head_then_its_top_blocks(tmp_path):
+    """Phase one moves only the new head; phase two moves the unfrozen top blocks too, while
+    the lower blocks and every batch-normalisation statistic keep their ImageNet values."""
+    from notebook_training import compile_like_the_notebook, fit_like_the_notebook
+
+    model = models.build_model("efficientnet_lite0", 32, 3)
+    base = model.get_layer("efficientnet_lite0")
+    assert not base.trainable
+    imagenet = {w.path: w.numpy().copy() for w in base.weights}
+    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    y = np.array([0, 1, 2, 0])
+    head_before = model.get_layer("artist").get_weights()[0].copy()
+    compile_like_the_notebook(model, "adam", 0.01)
+    fit_like_the_notebook(model, X, y, None, 1, 4, tmp_path)
+    assert not np.array_equal(head_before, model.get_layer("artist").get_weights()[0])
+    assert all(np.array_equal(w.numpy(), imagenet[w.path]) for w in base.weights)
+
+    pretrained.unfreeze_top_blocks(base, 2)
+    compile_like_the_notebook(model, "adam", 0.01)
+    (tmp_path / "fine-tune").mkdir()
+    fit_like_the_notebook(model, X, y, None, 1, 4, tmp_path / "fine-tune")
+    moved = {w.path for w in base.weights if not np.array_equal(w.numpy(), imagenet[w.path])}
+    assert any(path.startswith("block15_") for path in moved)
+    assert any(path.startswith("head_conv") for path in moved)
+    assert not any(path.startswith(("block13_", "stem_")) for path in moved)
+    assert not any("_bn" in path for path in moved)
+
+
+def test_efficientnet_lite0_weights_are_the_installed_ones_or_none():
+    with pytest.raises(ValueError, match="installed package"):
+        models.build_model("efficientnet_lite0", 32, 3, weights="my_weights.h5")
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)

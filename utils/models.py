@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils import paths
+from utils import paths, pretrained
 from utils.backend import keras
 
 layers = keras.layers
@@ -198,7 +198,8 @@ def build_transfer(
         raise WeightsUnavailableError(
             f"Could not load the ImageNet weights for {name} ({type(error).__name__}: {error}).\n"
             f"Without a network, download {backbone.weights_url}{file_name} elsewhere and put it "
-            f"at {keras_cache_dir() / file_name}, or pass its path as the weights parameter."
+            f"at {keras_cache_dir() / file_name}, or pass its path as the weights parameter; "
+            "or choose model efficientnet_lite0, whose ImageNet weights come installed."
         ) from error
     base.trainable = fine_tune
     inputs = _inputs(image_size)
@@ -211,7 +212,36 @@ def build_transfer(
     return keras.Model(inputs, outputs, name=f"{name}_{'finetune' if fine_tune else 'frozen'}")
 
 
-MODEL_NAMES = (*BUILDERS, *TRANSFER)
+def build_efficientnet_lite0(
+    image_size: int, num_classes: int, weights: str | None = "imagenet"
+) -> keras.Model:
+    """EfficientNet-Lite0 trained on ImageNet, frozen, with a new softmax head for the artists.
+
+    The weights come installed with the project (``utils.pretrained``), so this works
+    offline. ``weights`` is ``"imagenet"``, or empty for random weights (as the tests use).
+    The base is the nested model ``efficientnet_lite0``: fine-tuning unfreezes its top
+    blocks with ``pretrained.unfreeze_top_blocks``. It runs with ``training=False``, so its
+    batch normalisation keeps the ImageNet statistics even when its layers learn.
+    """
+    if weights not in ("imagenet", "", None):
+        raise ValueError(
+            "efficientnet_lite0 takes its ImageNet weights from the installed package: "
+            f"weights must be imagenet, or empty for random weights, not {weights!r}"
+        )
+    base = pretrained.build_efficientnet_lite0(image_size, weights=weights == "imagenet")
+    base.trainable = False
+    inputs = _inputs(image_size)
+    x = layers.RandomFlip("horizontal", name="flip")(inputs)
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="average")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    outputs = _artist_head(x, num_classes)
+    return keras.Model(inputs, outputs, name="efficientnet_lite0_artists")
+
+
+# Networks that train in two phases: the new head on the frozen base, then the top blocks.
+PRETRAINED = ("efficientnet_lite0",)
+MODEL_NAMES = (*BUILDERS, *PRETRAINED, *TRANSFER)
 # The smallest input side each network takes: its poolings and strides must leave a pixel,
 # and Keras builds its ImageNet applications from 32 px up.
 MIN_INPUT_SIZE = {
@@ -219,6 +249,7 @@ MIN_INPUT_SIZE = {
     "lenet": 4,
     "cnn": 8,
     "brushwork": 16,
+    "efficientnet_lite0": 32,
     "mobilenetv2": 32,
     "efficientnetb0": 32,
 }
@@ -234,11 +265,13 @@ def build_model(
 ) -> keras.Model:
     """Build the model registered under ``name`` for square RGB images of ``image_size``.
 
-    ``filters`` applies to the networks trained from scratch; ``weights`` and
-    ``fine_tune`` to the ImageNet ones (``mobilenetv2``, ``efficientnetb0``).
+    ``filters`` applies to the networks trained from scratch; ``weights`` to the ImageNet
+    ones, and ``fine_tune`` to those Keras downloads (``mobilenetv2``, ``efficientnetb0``).
     """
     if name in BUILDERS:
         return BUILDERS[name](image_size, num_classes, filters)
+    if name == "efficientnet_lite0":
+        return build_efficientnet_lite0(image_size, num_classes, weights)
     if name in TRANSFER:
         return build_transfer(name, image_size, num_classes, weights, fine_tune)
     raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
@@ -283,6 +316,16 @@ DESCRIPTIONS = {
         "`Dropout` and a `Dense` softmax layer give one probability per artist. It is meant "
         "to be trained on random crops (`crop_size`)."
     ),
+    "efficientnet_lite0": (
+        "The `efficientnet_lite0` network was first trained on ImageNet, 1.3 million "
+        "photographs of 1,000 kinds of things, from cats to espresso cups. Its 16 blocks "
+        "have learned edges, textures and shapes that help with paintings too. Those "
+        "learned filters are kept as they are (frozen features) and a new `Dense` softmax "
+        "layer for the artists goes on top: first only that layer learns, then the top "
+        "`unfreeze_blocks` blocks adapt too, at the small `fine_tune_learning_rate`. Its "
+        "batch normalisation keeps the statistics it learned on ImageNet throughout. The "
+        "weights come installed with the project, so it works offline."
+    ),
     **{
         name: (
             f"The `{name}` network was first trained on the ImageNet photographs. Its layers "
@@ -298,7 +341,9 @@ DESCRIPTIONS = {
 def source(name: str) -> str:
     """The Python source that builds the network ``name``: its builder, after the module's
     private helpers that the builder calls."""
-    builder = BUILDERS.get(name, build_transfer)
+    builder = BUILDERS.get(name) or (
+        build_efficientnet_lite0 if name in PRETRAINED else build_transfer
+    )
     text = inspect.getsource(builder)
     helpers = [
         function
@@ -313,11 +358,12 @@ def layer_table(model: keras.Model) -> str:
 
     Unlike ``model.summary()`` it has a fixed width, so notebook outputs compare exactly.
     """
-    rows = [f"{'Layer':<16}{'Type':<24}{'Output shape':<22}{'Params':>10}"]
+    width = max(16, *(len(layer.name) + 2 for layer in model.layers))
+    rows = [f"{'Layer':<{width}}{'Type':<24}{'Output shape':<22}{'Params':>10}"]
     for layer in model.layers:
         shape = str(tuple(layer.output.shape[1:]))
         rows.append(
-            f"{layer.name:<16}{type(layer).__name__:<24}{shape:<22}{layer.count_params():>10,}"
+            f"{layer.name:<{width}}{type(layer).__name__:<24}{shape:<22}{layer.count_params():>10,}"
         )
-    rows.append(f"{'Total parameters':<62}{model.count_params():>10,}")
+    rows.append(f"{'Total parameters':<{width + 46}}{model.count_params():>10,}")
     return "\n".join(rows)
