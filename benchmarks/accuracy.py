@@ -1,6 +1,6 @@
 """Accuracy benchmark on real paintings: the reference, the student-style LeNet, this
-project's recipe and its quick version for class, each trained by the notebook itself with
-its file from ``params/``.
+project's recipe, its quick version for class and the pretrained network fine-tuned, each
+trained by the notebook itself with its file from ``params/``.
 
     .venv/bin/python benchmarks/accuracy.py                      # all four, seed 42
     .venv/bin/python benchmarks/accuracy.py --only recipe --seeds 0 1 2
@@ -40,6 +40,10 @@ CONFIGS = {
     "lenet": ("Student LeNet: conv blocks 32/64, dense 128, dropout; Adam", ["params/lenet.yaml"]),
     "recipe": ("Recipe: brushwork CNN on crops, 10 views, AdamW cosine", ["params/kaggle.yaml"]),
     "quick": ("Quick recipe: 48 px crops, 18,000 images", ["params/kaggle-quick.yaml"]),
+    "transfer": (
+        "Transfer: EfficientNet-Lite0 (ImageNet), top 8 blocks fine-tuned, 10 views",
+        ["params/transfer.yaml"],
+    ),
 }
 
 

@@ -46,14 +46,16 @@ ARTIFACTS = {
 
 
 def output_text(outputs: Iterable[dict]) -> str:
-    """What a cell printed and displayed as text: its streams and Markdown, in order.
+    """What a cell printed and displayed as text: its standard output and Markdown, in order.
 
-    A figure's ``<Figure size ...>`` line is left out: it does not depend on training.
+    A figure's ``<Figure size ...>`` line is left out (it does not depend on training), and
+    so are warnings on standard error (Matplotlib's about a 240-character artist name).
     """
     parts = []
     for output in outputs:
         if "text" in output:
-            parts.append(output["text"])
+            if output.get("name") == "stdout":
+                parts.append(output["text"])
         elif "text/markdown" in output.get("data", {}):
             parts.append(output["data"]["text/markdown"])
     return "".join(parts)
@@ -150,7 +152,8 @@ TRAINED: dict[str, Callable[[Path], str]] = {
 FIRST_LINE_ONLY = {"evaluation.summary_metrics("}
 EXEMPT = {
     "loading.load_files(": "the loading time",
-    "network.fit(": "the training log, with times per step",
+    "network.fit(\n    train_data,": "the training log, with times per step",
+    "pretrained.unfreeze_top_blocks(": "the fine-tuning log, with times per step",
     "explore.PaintingExplorer(": "the widgets (their model ids are new every run)",
 }
 

@@ -179,6 +179,10 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"seed": -1}, "seed"),
         ({"verbose": 3}, "verbose"),
         ({"filters": 0}, "filters"),
+        ({"head_epochs": -1}, "head_epochs"),
+        ({"unfreeze_blocks": 17}, "unfreeze_blocks"),
+        ({"fine_tune_learning_rate": 0.0}, "fine_tune_learning_rate"),
+        ({"model": "efficientnet_lite0", "image_size": 16}, "at least 32 px"),
         ({"run_name": "../escape"}, "run_name"),
     ],
 )

@@ -29,6 +29,15 @@ def test_class_balance_has_a_bar_per_artist_and_split():
     assert ax.get_ylabel() == "Number of images"
 
 
+def test_learning_curves_mark_where_fine_tuning_starts():
+    history = {"loss": [2, 1.5, 1], "accuracy": [0.2, 0.4, 0.5]}
+    fig = plots.learning_curves(history, fine_tune_from=1)
+    for ax in fig.axes:
+        assert "fine-tuning starts" in [line.get_label() for line in ax.get_lines()]
+    plain = plots.learning_curves(history)
+    assert all(len(ax.get_lines()) == 1 for ax in plain.axes)
+
+
 def test_learning_curves_plot_both_metrics_for_both_splits():
     history = {
         "loss": [2, 1],

@@ -16,6 +16,7 @@ import pytest
 from utils import runs, sample_data
 
 EPOCHS = 12
+HEAD_EPOCHS = 3
 
 
 def training_log_rows(run_dir: Path) -> int:
@@ -45,21 +46,16 @@ def results(run_dir: Path) -> dict:
     return {name: metrics[name] for name in ("accuracy", "macro_f1", "f1_per_artist")}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("data_mode", ["memory", "disk"])
-def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path, data_mode):
-    data = sample_data.generate(tmp_path / "tiny", train_per_class=6, val_per_class=3)
-    out = tmp_path / "out"
-    env = os.environ | {"CNN_ARTISTS_OUT": str(out), "CNN_ARTISTS_DATA": str(tmp_path / "cache")}
-    # The recipe's network and augmentation: crops, colour jitter, flips and dropout.
-    settings = {"data_dir": data, "image_size": 40, "crop_size": 32, "colour_jitter": 0.1}
-    settings |= {"model": "brushwork", "filters": 8, "optimizer": "adamw", "seed": 3}
-    settings |= {"num_epochs": EPOCHS, "batch_size": 8, "verbose": 0, "data_mode": data_mode}
+def kill_and_resume(settings: dict, out: Path, env: dict, kill_after: int) -> Path:
+    """Start an uninterrupted run and a second one; SIGKILL the second's kernel once it has
+    logged ``kill_after`` epochs, resume it with ``make resume``, and check that it ends with
+    the uninterrupted run's history length and metrics. Returns the resumed run's folder."""
+    epochs = settings["num_epochs"]
     uninterrupted = start_run(settings, "uninterrupted", env)
     runner = start_run(settings, "killed", env)
     run_dir = out / "killed"
     deadline = time.monotonic() + 600
-    while training_log_rows(run_dir) < 2:
+    while training_log_rows(run_dir) < kill_after:
         assert time.monotonic() < deadline and runner.poll() is None, "training never got going"
         time.sleep(0.1)
     kernel = runs.read_status(run_dir)["pid"]
@@ -68,7 +64,7 @@ def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path, d
     runner.wait(timeout=60)
     assert runs.read_status(run_dir)["status"] != runs.FINISHED
     completed = training_log_rows(run_dir)
-    assert completed < EPOCHS
+    assert completed < epochs
 
     resumed = subprocess.run(
         ["make", "--no-print-directory", "resume", f"RUN={run_dir}"],
@@ -82,13 +78,54 @@ def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path, d
     assert runs.read_status(run_dir)["status"] == runs.FINISHED
     assert (run_dir / "notebook.interrupted-1.ipynb").is_file()
     assert (run_dir / "notebook.ipynb").is_file()
-    assert not (run_dir / "checkpoint").exists()
+    assert not any(p.name.startswith("checkpoint") for p in run_dir.iterdir())
     with open(run_dir / "history.csv", newline="") as handle:
-        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == list(range(1, EPOCHS + 1))
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == list(range(1, epochs + 1))
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["resumed_from_epoch"] >= 2
-    assert metrics["parameters"]["num_epochs"] == EPOCHS
-    assert metrics["parameters"]["data_mode"] == data_mode
+    assert metrics["resumed_from_epoch"] >= kill_after
+    assert metrics["parameters"]["num_epochs"] == epochs
 
     assert uninterrupted.wait(timeout=900) == 0
     assert results(run_dir) == results(out / "uninterrupted")
+    return run_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_mode", ["memory", "disk"])
+def test_a_killed_run_resumes_to_the_metrics_of_an_uninterrupted_run(tmp_path, data_mode):
+    data = sample_data.generate(tmp_path / "tiny", train_per_class=6, val_per_class=3)
+    out = tmp_path / "out"
+    env = os.environ | {"CNN_ARTISTS_OUT": str(out), "CNN_ARTISTS_DATA": str(tmp_path / "cache")}
+    # The recipe's network and augmentation: crops, colour jitter, flips and dropout.
+    settings = {"data_dir": data, "image_size": 40, "crop_size": 32, "colour_jitter": 0.1}
+    settings |= {"model": "brushwork", "filters": 8, "optimizer": "adamw", "seed": 3}
+    settings |= {"num_epochs": EPOCHS, "batch_size": 8, "verbose": 0, "data_mode": data_mode}
+    run_dir = kill_and_resume(settings, out, env, kill_after=2)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["parameters"]["data_mode"] == data_mode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kill_after", "phase"),
+    [
+        (1, "training the head"),
+        (HEAD_EPOCHS, "between the phases"),
+        (HEAD_EPOCHS + 1, "fine-tuning"),
+    ],
+)
+def test_a_pretrained_run_killed_in_either_phase_resumes_to_the_same_metrics(
+    tmp_path, kill_after, phase
+):
+    """Each phase checkpoints to its own folder; a resume skips a finished first phase."""
+    data = sample_data.generate(tmp_path / "tiny", train_per_class=6, val_per_class=3)
+    out = tmp_path / "out"
+    env = os.environ | {"CNN_ARTISTS_OUT": str(out), "CNN_ARTISTS_DATA": str(tmp_path / "cache")}
+    settings = {"data_dir": data, "image_size": 48, "crop_size": 40, "colour_jitter": 0.1}
+    settings |= {"model": "efficientnet_lite0", "unfreeze_blocks": 3, "seed": 3, "verbose": 0}
+    settings |= {"num_epochs": 2 * HEAD_EPOCHS, "head_epochs": HEAD_EPOCHS, "batch_size": 8}
+    run_dir = kill_and_resume(settings, out, env, kill_after)
+    with open(run_dir / "history.csv", newline="") as handle:
+        assert [row["phase"] for row in csv.DictReader(handle)] == ["head"] * HEAD_EPOCHS + [
+            "fine-tune"
+        ] * HEAD_EPOCHS

@@ -64,6 +64,9 @@ def test_atomic_writers(tmp_path):
     runs.write_history_csv(tmp_path / "h.csv", {"loss": [2.0, 1.5], "accuracy": [0.1, 0.25]})
     rows = list(csv.reader((tmp_path / "h.csv").open()))
     assert rows == [["epoch", "loss", "accuracy"], ["1", "2", "0.1"], ["2", "1.5", "0.25"]]
+    runs.write_history_csv(tmp_path / "h.csv", {"loss": [2.0, 1.5]}, ["head", "fine-tune"])
+    rows = list(csv.reader((tmp_path / "h.csv").open()))
+    assert rows == [["epoch", "loss", "phase"], ["1", "2", "head"], ["2", "1.5", "fine-tune"]]
     fig, ax = plt.subplots()
     ax.plot([1, 2])
     png = runs.save_figure(fig, tmp_path, "curve")

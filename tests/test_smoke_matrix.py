@@ -6,6 +6,7 @@ tested. ``mixed_bfloat16`` is forced even where the processor emulates it slowly
 is where 16-bit numbers used to reach OpenCV and end a run after training.
 """
 
+import csv
 import json
 import os
 import shutil
@@ -28,10 +29,18 @@ from utils import models, predict, run_notebook, runs, sample_data
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 TINY = {"image_size": 32, "num_epochs": 1, "batch_size": 8, "filters": 8, "verbose": 0}
+# bfloat16 for one network of each kind: from scratch, the recipe, pretrained.
+BFLOAT16_MODELS = ("cnn", "brushwork", "efficientnet_lite0")
+# The pretrained network with its real ImageNet weights, through both phases of training.
+TWO_PHASES = {"weights": "imagenet", "num_epochs": 2, "head_epochs": 1, "unfreeze_blocks": 2}
 CASES = [
-    pytest.param({"model": name, "precision": precision}, id=f"{name}-{precision}")
+    pytest.param(
+        {"model": name, "precision": precision} | (TWO_PHASES if name in models.PRETRAINED else {}),
+        id=f"{name}-{precision}",
+    )
     for name in models.MODEL_NAMES
     for precision in PRECISIONS
+    if precision == "float32" or name in BFLOAT16_MODELS
 ] + [
     pytest.param(
         {"model": "brushwork", "precision": "mixed_bfloat16", "crop_size": 24},
@@ -162,6 +171,10 @@ def test_every_model_and_precision_produces_every_artifact(matrix, request, case
     check_artifacts(run_dir, case)
     copies = 2 if case.get("distribute") == "mirrored" else 1
     assert f"Devices:      {copies} (model copies" in (run_dir / "notebook.ipynb").read_text()
+    if case["model"] in models.PRETRAINED:
+        with open(run_dir / "history.csv", newline="") as handle:
+            assert [row["phase"] for row in csv.DictReader(handle)] == ["head", "fine-tune"]
+        assert not any(p.name.startswith("checkpoint") for p in run_dir.iterdir())
 
 
 def test_memory_mapped_images_give_the_numbers_of_images_in_memory(matrix):
@@ -216,7 +229,12 @@ def test_cells_nbval_does_not_compare_say_what_the_run_saved(matrix, run_name):
     """Each sentence, score and probability computed from trained weights equals what the
     run's files give when recomputed, and the report agrees with its confusion matrix."""
     run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / run_name
-    notebook = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
+    executed = (
+        matrix["elsewhere"] / "executed.ipynb"  # plain papermill writes where it is told
+        if run_name == "plain-papermill"
+        else run_dir / "notebook.ipynb"
+    )
+    notebook = nbformat.read(executed, as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     shown = [output_text(cell.outputs) for cell in code_cells]
     assert check_trained_cells(code_cells, shown, run_dir) == len(TRAINED)

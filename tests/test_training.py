@@ -332,6 +332,21 @@ def test_resume_point_cuts_the_log_back_to_the_checkpointed_epochs(tmp_path):
     assert training.read_history(log) == {"loss": [2.0, 1.5]}
 
 
+def test_resume_point_counts_the_fine_tuning_phase_from_the_start_of_training(tmp_path):
+    for folder, epoch in ((training.CHECKPOINT, 3), (training.FINE_TUNE_CHECKPOINT, 5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "training_metadata.json").write_text(f'{{"epoch": {epoch}}}')
+    log = tmp_path / training.TRAINING_LOG
+    log.write_text("epoch,loss\n" + "".join(f"{e},1.0\n" for e in range(6)))
+    assert training.resume_point(tmp_path) == 5
+    assert len(training.read_history(log)["loss"]) == 5
+
+
+def test_phases_name_the_head_epochs_then_fine_tuning():
+    assert training.phases(4, 1) == ["head", "fine-tune", "fine-tune", "fine-tune"]
+    assert training.phases(2, 5) == ["head", "head"]
+
+
 def test_read_history_drops_the_empty_validation_columns_of_csv_logger(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,NA,NA\n1,0.6,1.0,NA,0.9\n")

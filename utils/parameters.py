@@ -156,7 +156,7 @@ def collect(
 
 
 def _problems(settings: Mapping[str, object]) -> list[str]:
-    from utils import images, loading, models, runs, training  # the notebook has them loaded
+    from utils import images, loading, models, pretrained, runs, training  # the notebook's
 
     problems = []
 
@@ -190,8 +190,14 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     need(settings["num_epochs"] >= 1, "num_epochs must be at least 1")
     need(settings["training_budget"] >= 0, "training_budget must be 0 (off) or positive")
     need(settings["batch_size"] >= 1, "batch_size must be at least 1")
-    rate = settings["learning_rate"]
-    need(math.isfinite(rate) and rate > 0, "learning_rate must be a positive number")
+    for name in ("learning_rate", "fine_tune_learning_rate"):
+        rate = settings[name]
+        need(math.isfinite(rate) and rate > 0, f"{name} must be a positive number")
+    need(settings["head_epochs"] >= 0, "head_epochs must be 0 or more")
+    need(
+        0 <= settings["unfreeze_blocks"] <= pretrained.NUM_BLOCKS,
+        f"unfreeze_blocks must lie between 0 and {pretrained.NUM_BLOCKS}",
+    )
     for name in ("colour_jitter", "label_smoothing"):
         need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
     need(0 < settings["validation_split"] < 1, "validation_split must lie between 0 and 1")

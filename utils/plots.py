@@ -4,6 +4,7 @@ so the notebook can save it (``runs.save_figure``) before it displays it."""
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from utils import images
 
@@ -76,15 +77,24 @@ def resize_steps(image: np.ndarray, sizes: tuple[int, ...], mode: str = "squash"
     return fig
 
 
-def learning_curves(history: dict[str, list[float]]) -> Figure:
-    """Loss and accuracy per epoch, training against validation."""
+def learning_curves(history: dict[str, list[float]], fine_tune_from: int = 0) -> Figure:
+    """Loss and accuracy per epoch, training against validation.
+
+    ``fine_tune_from`` > 0 marks where fine-tuning began: after that many epochs of
+    training the new head alone.
+    """
     fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric, label in ((loss_ax, "loss", "Loss"), (accuracy_ax, "accuracy", "Accuracy")):
         ax.plot(epochs, history[metric], label="training")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label="validation")
+        if 0 < fine_tune_from < len(epochs):
+            ax.axvline(
+                fine_tune_from + 0.5, color="grey", linestyle="--", label="fine-tuning starts"
+            )
         ax.set(title=f"{label} per epoch", xlabel="Epoch", ylabel=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     accuracy_ax.set_ylim(0, 1)

@@ -107,14 +107,18 @@ def write_json(path: Path, data: object) -> Path:
     return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_history_csv(path: Path, history: dict[str, list[float]]) -> Path:
-    """Write per-epoch metrics as CSV: an ``epoch`` column, then one column per metric."""
+def write_history_csv(
+    path: Path, history: dict[str, list[float]], phases: list[str] | None = None
+) -> Path:
+    """Write per-epoch metrics as CSV: an ``epoch`` column, then one column per metric, and
+    a ``phase`` column when ``phases`` names each epoch's phase of training."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     names = list(history)
-    writer.writerow(["epoch", *names])
+    writer.writerow(["epoch", *names, *(["phase"] if phases else [])])
     for epoch, values in enumerate(zip(*(history[n] for n in names), strict=True), start=1):
-        writer.writerow([epoch, *(f"{v:.6g}" for v in values)])
+        phase = [phases[epoch - 1]] if phases else []
+        writer.writerow([epoch, *(f"{v:.6g}" for v in values), *phase])
     return write_text(path, buffer.getvalue())
 
 

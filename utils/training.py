@@ -18,6 +18,8 @@ NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 TRAINING_LOG = "training_log.csv"
 # Keras's BackupAndRestore keeps the last completed epoch here, inside the run folder.
 CHECKPOINT = "checkpoint"
+# The second phase of a pretrained network's training (fine-tuning) checkpoints here.
+FINE_TUNE_CHECKPOINT = "checkpoint-fine-tune"
 # NVIDIA GPUs compute in bfloat16 natively from compute capability 8.0 (Ampere) on.
 BF16_GPU_CAPABILITY = (8, 0)
 
@@ -278,18 +280,26 @@ def validation_data(
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
 
 
+def _checkpointed_epochs(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "training_metadata.json").read_text()).get("epoch", 0))
+    except (OSError, ValueError):
+        return 0
+
+
 def resume_point(run_dir: Path) -> int:
     """How many epochs an interrupted training in ``run_dir`` completed: 0 for a fresh run.
 
-    Keras's ``BackupAndRestore`` keeps the last completed epoch in ``run_dir/checkpoint``.
-    ``training_log.csv`` is cut back to that many rows, since a run stopped between the
-    two writes at an epoch's end has logged one epoch more than it checkpointed.
+    Keras's ``BackupAndRestore`` keeps the last completed epoch in ``run_dir/checkpoint``
+    (and, for a pretrained network's fine-tuning phase, in ``checkpoint-fine-tune``; its
+    epochs count from the start of the whole training). ``training_log.csv`` is cut back
+    to that many rows, since a run stopped between the two writes at an epoch's end has
+    logged one epoch more than it checkpointed.
     """
-    try:
-        metadata = json.loads((Path(run_dir) / CHECKPOINT / "training_metadata.json").read_text())
-        completed = int(metadata.get("epoch", 0))
-    except (OSError, ValueError):
-        completed = 0
+    completed = max(
+        _checkpointed_epochs(Path(run_dir) / folder)
+        for folder in (CHECKPOINT, FINE_TUNE_CHECKPOINT)
+    )
     log = Path(run_dir) / TRAINING_LOG
     if log.exists():
         lines = log.read_text().splitlines(keepends=True)
@@ -311,6 +321,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
         for name in names
         if any(row[name] != "NA" for row in rows)
     }
+
+
+def phases(num_epochs: int, head_epochs: int) -> list[str]:
+    """Each epoch's phase for ``history.csv``: ``head`` for the first ``head_epochs`` (the
+    new head on the frozen base), ``fine-tune`` for the rest."""
+    return ["head" if epoch < head_epochs else "fine-tune" for epoch in range(num_epochs)]
 
 
 def require_finite(history: dict[str, list[float]]) -> None:
