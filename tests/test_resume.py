@@ -62,6 +62,9 @@ def kill_and_resume(settings: dict, out: Path, env: dict, kill_after: int) -> Pa
     os.kill(kernel, signal.SIGKILL)
     runner.kill()
     runner.wait(timeout=60)
+    while runs.process_alive(kernel):  # a large process takes a moment to be gone
+        assert time.monotonic() < deadline, "the killed kernel never exited"
+        time.sleep(0.1)
     assert runs.read_status(run_dir)["status"] != runs.FINISHED
     completed = training_log_rows(run_dir)
     assert completed < epochs

@@ -9,7 +9,7 @@ import pytest
 from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
 from utils import models, training
-from utils.backend import tf
+from utils.backend import keras, tf
 
 
 def tiny_problem():
@@ -353,3 +353,34 @@ def test_read_history_drops_the_empty_validation_columns_of_csv_logger(tmp_path)
     history = training.read_history(log)
     assert list(history) == ["accuracy", "loss", "val_loss"]
     assert np.isnan(history["val_loss"][0]) and history["val_loss"][1] == 0.9
+
+
+def test_a_restored_epoch_does_not_leak_into_the_next_fit(tmp_path):
+    """After a resumed first phase, the second ``fit`` counts from its own ``initial_epoch``
+    (Keras's own callback leaves the restored epoch on the model)."""
+
+    def tiny() -> keras.Model:
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return model
+
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    tiny().fit(
+        X,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[training.BackupAndRestore(checkpoint, delete_checkpoint=False)],
+    )
+    resumed = tiny()
+    first = resumed.fit(
+        X,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[training.BackupAndRestore(checkpoint, delete_checkpoint=False)],
+    )
+    assert len(first.history["loss"]) == 2  # epochs 2 and 3: epoch 1 was restored
+    second = resumed.fit(X, y, epochs=5, initial_epoch=3, verbose=0)
+    assert len(second.history["loss"]) == 2

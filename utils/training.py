@@ -244,6 +244,20 @@ class EpochRandomness(keras.callbacks.Callback):
             state.assign(value.astype(state.dtype))
 
 
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore``, forgetting the epoch it restored once ``fit`` ends.
+
+    Keras 3.15 restores a checkpoint by setting the model's ``_initial_epoch``, and never
+    clears it: a second ``fit`` of the same model (the fine-tuning phase of a pretrained
+    network) would otherwise start counting from the first phase's restored epoch.
+    """
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Delete the checkpoint as Keras does (unless asked to keep it), then forget."""
+        super().on_train_end(logs)
+        self.model._initial_epoch = None
+
+
 def random_states(model: keras.Model) -> list[keras.Variable]:
     """The random-number states of ``model``'s layers: its variables that are not weights."""
     weights = {id(weight) for weight in model.weights}
