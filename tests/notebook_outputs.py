@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import evaluation, explain, explore, interpret, paths, predict, training
+from utils import evaluation, explain, explore, images, interpret, paths, predict, similar, training
 
 IGNORE_OUTPUT = "nbval-ignore-output"
 # What every finished run holds (besides grad_cam/).
@@ -42,6 +42,7 @@ ARTIFACTS = {
     "classification_report.txt",
     "classification_report.json",
     "predictions.csv",
+    "embeddings.npz",
 } | {f"{name}.png" for name in FIGURES}
 
 
@@ -121,18 +122,31 @@ def _explorer(run_dir: Path) -> str:
     )
 
 
+def _painting(run_dir: Path) -> Path:
+    """The painting section 12 attributes: the ``painting`` parameter, or the first
+    validation painting of the suspected artist."""
+    settings = _metrics(run_dir)["parameters"]
+    if settings["painting"]:
+        return paths.resolve(settings["painting"])
+    paintings, y_true, _, class_names = _predictions(run_dir)
+    return predict.example_painting(
+        [paths.resolve(p) for p in paintings], y_true, class_names, settings["suspected_artist"]
+    )
+
+
 def _new_painting(run_dir: Path) -> str:
     """The saved model's answer for the run's painting, recomputed in this process."""
-    settings = _metrics(run_dir)["parameters"]
     trained = predict.load_trained_model(run_dir / "model.keras")
-    if settings["painting"]:
-        painting = paths.resolve(settings["painting"])
-    else:
-        paintings, y_true, _, class_names = _predictions(run_dir)
-        painting = predict.example_painting(
-            [paths.resolve(p) for p in paintings], y_true, class_names, settings["suspected_artist"]
-        )
-    return predict.format_table(predict.attribute(trained, [painting]), trained.class_names) + "\n"
+    attribution = predict.attribute(trained, [_painting(run_dir)])
+    return predict.format_table(attribution, trained.class_names) + "\n"
+
+
+def _similar_paintings(run_dir: Path) -> str:
+    """The closest training paintings, from the saved gallery and the painting itself."""
+    info = json.loads((run_dir / predict.MODEL_INFO).read_text())
+    image, _ = images.load_image(_painting(run_dir), info["image_size"], info["resize_mode"])
+    gallery = similar.load(run_dir / similar.GALLERY_FILE)
+    return similar.describe(gallery, similar.embed(image[np.newaxis])[0]) + "\n"
 
 
 # A piece of the cell's source -> what the cell must show, recomputed from the run folder.
@@ -148,6 +162,7 @@ TRAINED: dict[str, Callable[[Path], str]] = {
     "interpret.grad_cam(explained)": _grad_cam,
     "explore.painting_summary(": _explorer,
     "predict.attribute(trained": _new_painting,
+    "similar.describe(": _similar_paintings,
 }
 FIRST_LINE_ONLY = {"evaluation.summary_metrics("}
 EXEMPT = {

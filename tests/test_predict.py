@@ -9,7 +9,7 @@ import pytest
 from conftest import noise_image, write_jpeg
 from PIL import Image
 
-from utils import models, predict, runs
+from utils import models, predict, runs, similar
 from utils.backend import keras
 
 NAMES = ["Cezanne", "Degas", "Monet"]
@@ -89,6 +89,35 @@ def test_command_line_uses_the_newest_model(tmp_path, paintings, monkeypatch, ca
     assert "missing.jpg" in printed and "could not be read" in printed
     assert "not proof of authorship" in printed
     assert "SYNTHETIC" in printed
+
+
+def test_the_closest_training_paintings_are_listed_when_the_run_kept_them(
+    tmp_path, paintings, capsys
+):
+    """With the run's embeddings.npz, each readable painting gets its closest training
+    paintings, and one unlike all of them is said to resemble none."""
+    model_path = save_trained(tmp_path / "run", image_size=32)
+    known = [noise_image(seed, 32, 32) for seed in range(10, 16)]
+    others = similar.embed(np.stack([noise_image(seed, 32, 32) for seed in range(20, 26)]))
+    gallery = similar.build_gallery(
+        [f"train/{i}.jpg" for i in range(6)],
+        NAMES * 2,
+        similar.embed(np.stack(known)),
+        validation=others,
+    )
+    similar.save(model_path.parent / similar.GALLERY_FILE, gallery)
+    write_jpeg(tmp_path / "copy.jpg", known[2], quality=100)
+    squares = (np.indices((32, 32)).sum(axis=0) // 4 % 2 * 255).astype(np.uint8)
+    write_jpeg(tmp_path / "checkerboard.jpg", np.repeat(squares[..., None], 3, axis=2))
+    files = [tmp_path / "copy.jpg", tmp_path / "checkerboard.jpg", tmp_path / "missing.jpg"]
+
+    assert predict.main([*map(str, files), "--model", str(model_path)]) == 0
+    printed = capsys.readouterr().out
+    copy_part, board_part = printed.split("copy.jpg\n")[1].split("checkerboard.jpg\n")
+    assert "1. Monet" in copy_part and "train/2.jpg" in copy_part
+    assert "resembles none" not in copy_part
+    assert "resembles none of the paintings the model knows" in board_part
+    assert printed.count("Closest training paintings") == 2  # none for the missing file
 
 
 @pytest.mark.parametrize("status", [runs.FAILED, runs.RUNNING, None])

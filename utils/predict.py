@@ -1,4 +1,5 @@
-"""Attribute new paintings with a trained model: top-k artists and their probabilities.
+"""Attribute new paintings with a trained model: top-k artists, their probabilities, and the
+closest training paintings (when the run kept their features).
 
     python -m utils.predict path/a.jpg path/b.png [--model out/<run>/model.keras] [--top-k 3]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import evaluation, images, paths, runs
+from utils import evaluation, images, paths, runs, similar
 from utils.backend import keras
 
 MODEL_INFO = "model_info.json"
@@ -244,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_table(attributions, trained.class_names, args.top_k))
     print(f"\n{HONEST_NOTE}")
+    gallery_path = trained.path.parent / similar.GALLERY_FILE
+    readable = [a.path for a in attributions if a.probabilities is not None]
+    if gallery_path.is_file() and readable:
+        gallery = similar.load(gallery_path)
+        loaded = images.load_images(readable, trained.image_size, trained.resize_mode)
+        for path, embedding in zip(readable, similar.embed(loaded.X), strict=True):
+            print(f"\n{paths.display(path)}\n{similar.describe(gallery, embedding)}")
     return 0 if any(a.probabilities is not None for a in attributions) else 1
 
 
