@@ -83,6 +83,48 @@ def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
     assert model.output_shape == (None, 10)
 
 
+@pytest.mark.slow
+def test_the_transfer_recipe_on_real_paintings_then_predict(subset_dir, tmp_path):
+    """params/transfer.yaml as the README gives it, cut to one epoch of each phase: the
+    pretrained network trains, saves every artifact, and ``make predict`` answers with it,
+    its closest training paintings included."""
+    out = tmp_path / "out"
+    parameters = (
+        f"-f params/transfer.yaml -p data_dir {subset_dir} -p num_epochs 2 -p head_epochs 1 "
+        "-p run_name transfer -p verbose 0"
+    )
+    env = os.environ | {"CNN_ARTISTS_OUT": str(out)}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", f"PARAMS={parameters}"],
+        cwd=run_notebook.paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = out / "transfer"
+    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    with open(run_dir / "history.csv", newline="") as handle:
+        assert [row["phase"] for row in csv.DictReader(handle)] == ["head", "fine-tune"]
+    metrics = check_artifacts_agree(run_dir)
+    assert metrics["parameters"]["precision"] == "float32"
+    assert metrics["accuracy"] > 2 * metrics["chance_accuracy"]
+    painting = next((subset_dir / "validation" / "validation" / "Renoir").iterdir())
+    model = run_dir / "model.keras"
+    answer = subprocess.run(
+        ["make", "--no-print-directory", "predict", f"IMAGES={painting}", f"MODEL={model}"],
+        cwd=run_notebook.paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    assert "Closest training paintings" in answer.stdout
+    assert answer.stdout.count("training/training/") >= 3
+
+
 def head_of_notebook(destination: Path, edit=None) -> Path:
     """Copy the committed notebook up to the arrays section (before training), optionally edited.
 
@@ -99,23 +141,26 @@ def head_of_notebook(destination: Path, edit=None) -> Path:
     return path
 
 
-def run_nbval(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def nbval_command(kernel: str, *arguments: str) -> list[str]:
+    """pytest with nbval in ``kernel`` and the project's sanitize file, then ``arguments``."""
     config = run_notebook.paths.PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval",
+        f"--nbval-kernel-name={kernel}",
+        f"--nbval-sanitize-with={config}",
+        *arguments,
+    ]
+
+
+def run_nbval(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--nbval",
-            f"--nbval-kernel-name={run_notebook.KERNEL_NAME}",
-            f"--nbval-sanitize-with={config}",
-            "--rootdir",
-            str(path.parent),
-            str(path),
-        ],
+        nbval_command(run_notebook.KERNEL_NAME, "--rootdir", str(path.parent), str(path)),
         cwd=path.parent,
         capture_output=True,
         text=True,
@@ -202,23 +247,9 @@ def nbval_pass(tmp_path: Path, kernel: str) -> tuple[subprocess.CompletedProcess
     """nbval on the committed notebook in ``kernel``: the result, what each code cell
     showed (``output_text``) and the run folder it made."""
     out, record = tmp_path / "out", tmp_path / "outputs.json"
-    config = run_notebook.paths.PROJECT_ROOT / "tests" / "nbval_sanitize.cfg"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "tests.nbval_record",
-            "--override-ini=addopts=",
-            "--nbval",
-            f"--nbval-kernel-name={kernel}",
-            f"--nbval-sanitize-with={config}",
-            str(NOTEBOOK),
-        ],
+        # The project's own addopts would add its kernel a second time.
+        nbval_command(kernel, "-p", "tests.nbval_record", "--override-ini=addopts=", str(NOTEBOOK)),
         cwd=run_notebook.paths.PROJECT_ROOT,
         capture_output=True,
         text=True,
