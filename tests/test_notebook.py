@@ -36,6 +36,18 @@ from utils.backend import keras
 NOTEBOOK = run_notebook.NOTEBOOK
 
 
+def run_make(*arguments: str, out: Path, timeout: int) -> subprocess.CompletedProcess:
+    """A ``make`` target of the project, as a user types it, with results in ``out``."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *arguments],
+        cwd=run_notebook.paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
+        timeout=timeout,
+    )
+
+
 @pytest.mark.slow
 def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
     """The README's ``make run`` with params/kaggle.yaml, in bfloat16 and shortened to one
@@ -48,14 +60,7 @@ def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
         f"-f params/kaggle.yaml -p data_dir {subset_dir} -p num_epochs 1 "
         "-p precision mixed_bfloat16 -p run_name kaggle -p verbose 0"
     )
-    result = subprocess.run(
-        ["make", "--no-print-directory", "run", f"PARAMS={parameters}"],
-        cwd=run_notebook.paths.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
-        timeout=1200,
-    )
+    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = out / "kaggle"
     assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
@@ -93,15 +98,7 @@ def test_the_transfer_recipe_on_real_paintings_then_predict(subset_dir, tmp_path
         f"-f params/transfer.yaml -p data_dir {subset_dir} -p num_epochs 2 -p head_epochs 1 "
         "-p run_name transfer -p verbose 0"
     )
-    env = os.environ | {"CNN_ARTISTS_OUT": str(out)}
-    result = subprocess.run(
-        ["make", "--no-print-directory", "run", f"PARAMS={parameters}"],
-        cwd=run_notebook.paths.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
+    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = out / "transfer"
     assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
@@ -112,14 +109,7 @@ def test_the_transfer_recipe_on_real_paintings_then_predict(subset_dir, tmp_path
     assert metrics["accuracy"] > 2 * metrics["chance_accuracy"]
     painting = next((subset_dir / "validation" / "validation" / "Renoir").iterdir())
     model = run_dir / "model.keras"
-    answer = subprocess.run(
-        ["make", "--no-print-directory", "predict", f"IMAGES={painting}", f"MODEL={model}"],
-        cwd=run_notebook.paths.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    answer = run_make("predict", f"IMAGES={painting}", f"MODEL={model}", out=out, timeout=600)
     assert answer.returncode == 0, answer.stderr[-3000:]
     assert "Closest training paintings" in answer.stdout
     assert answer.stdout.count("training/training/") >= 3
