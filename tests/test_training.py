@@ -131,8 +131,10 @@ def test_training_on_crops_measures_centre_crops(tmp_path):
 
 def test_a_budget_in_images_caps_the_epochs_by_the_data_size():
     assert training.epochs_for_budget(90, 0, 971) == 90
-    assert training.epochs_for_budget(90, 87_000, 971) == 90
-    assert training.epochs_for_budget(90, 87_000, 4_000) == 22
+    assert training.epochs_for_budget(90, 87_390, 971) == 90
+    assert training.epochs_for_budget(90, 87_389, 971) == 89  # rounds down: never over budget
+    assert training.epochs_for_budget(90, 87_390, 4_000) == 21
+    assert training.epochs_for_budget(30, 18_449, 971) == 19
     assert training.epochs_for_budget(1, 87_000, 4_000) == 1
     assert training.epochs_for_budget(90, 10, 971) == 1
 
