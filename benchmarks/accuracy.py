@@ -1,6 +1,7 @@
 """Accuracy benchmark on real paintings: the reference, the student-style LeNet, this
-project's recipe, its quick version for class and the pretrained network fine-tuned, each
-trained by the notebook itself with its file from ``params/``.
+project's recipe, its quick version for class, and the pretrained network fine-tuned or with
+a head on its frozen features, each trained by the notebook itself with its file from
+``params/``.
 
     .venv/bin/python benchmarks/accuracy.py                      # all four, seed 42
     .venv/bin/python benchmarks/accuracy.py --only recipe --seeds 0 1 2
@@ -43,6 +44,10 @@ CONFIGS = {
     "transfer": (
         "Transfer: EfficientNet-Lite0 (ImageNet), top 8 blocks fine-tuned, 10 views",
         ["params/transfer.yaml"],
+    ),
+    "transfer-quick": (
+        "Transfer, quick: frozen EfficientNet-Lite0 features, new head",
+        ["params/transfer-quick.yaml"],
     ),
 }
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from utils import models, pretrained
+from utils import models, pretrained, training
 from utils.backend import keras
 
 
@@ -164,3 +164,22 @@ def test_every_model_is_described_and_its_source_shown(name):
     assert "keras.Model(" in code
     if name in models.BUILDERS:
         assert f"def build_{name}(" in code and "def _inputs(" in code
+
+
+def test_a_head_on_frozen_features_is_the_networks_own_head():
+    """Training ``head_of`` on pooled features trains the whole network's head: the network
+    on images equals the head on the features of those images."""
+    assert models.trains_on_features("efficientnet_lite0", 0)
+    assert not models.trains_on_features("efficientnet_lite0", 5)
+    assert not models.trains_on_features("cnn", 0)
+    network = models.build_model("efficientnet_lite0", 32, 3, weights="")
+    head = models.head_of(network)
+    assert head.get_layer("artist") is network.get_layer("artist")
+    assert head.input_shape == (None, 1280)
+    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    features = training.pooled_features(network, X, models.FEATURES_LAYER)
+    head.compile(optimizer="adam", loss="categorical_crossentropy")
+    head.fit(features, np.eye(3)[[0, 1, 2, 0]], epochs=2, verbose=0)
+    np.testing.assert_allclose(
+        head.predict(features, verbose=0), network.predict(X, verbose=0), rtol=1e-5, atol=1e-6
+    )

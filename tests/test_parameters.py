@@ -183,6 +183,19 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"unfreeze_blocks": 17}, "unfreeze_blocks"),
         ({"fine_tune_learning_rate": 0.0}, "fine_tune_learning_rate"),
         ({"model": "efficientnet_lite0", "image_size": 16}, "at least 32 px"),
+        (
+            {
+                "model": "efficientnet_lite0",
+                "unfreeze_blocks": 0,
+                "image_size": 64,
+                "crop_size": 48,
+            },
+            "crop_size and colour_jitter must be 0",
+        ),
+        (
+            {"model": "efficientnet_lite0", "unfreeze_blocks": 0, "colour_jitter": 0.1},
+            "features computed once",
+        ),
         ({"run_name": "../escape"}, "run_name"),
     ],
 )

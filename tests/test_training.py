@@ -386,3 +386,55 @@ def test_a_restored_epoch_does_not_leak_into_the_next_fit(tmp_path):
     assert len(first.history["loss"]) == 2  # epochs 2 and 3: epoch 1 was restored
     second = resumed.fit(X, y, epochs=5, initial_epoch=3, verbose=0)
     assert len(second.history["loss"]) == 2
+
+
+def test_feature_batches_show_each_painting_once_mirrored_at_random():
+    """An epoch of a head trained on frozen features: every painting once, as itself or its
+    mirror image, chosen by the seed and the epoch alone, as a resumed run repeats it."""
+    count, classes = 40, 4
+    features = np.arange(count, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    mirrored = -features - 1  # tells which of the two an epoch showed
+    y = np.arange(count) % classes
+
+    def epochs(seed, first_epoch=0):
+        stream = training.feature_batches(
+            features,
+            mirrored,
+            y,
+            classes,
+            batch_size=16,
+            num_epochs=3,
+            seed=seed,
+            first_epoch=first_epoch,
+        )
+        batches = [(f.numpy(), labels.numpy()) for f, labels in stream]
+        return [batches[n : n + 3] for n in range(0, len(batches), 3)]
+
+    shown = epochs(seed=3)
+    assert len(shown) == 3
+    for epoch in shown:
+        rows = np.concatenate([f for f, _ in epoch])
+        labels = np.concatenate([lab for _, lab in epoch]).argmax(axis=1)
+        painting = np.where(rows[:, 0] >= 0, rows[:, 0], -rows[:, 0] - 1).astype(int)
+        assert sorted(painting) == list(range(count))
+        np.testing.assert_array_equal(labels, y[painting])
+        assert 0 < np.sum(rows[:, 0] < 0) < count  # some mirrored, some not
+    for a, b in zip(shown[1], epochs(seed=3, first_epoch=1)[0], strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(shown[0][0][0], epochs(seed=4)[0][0][0])
+
+
+def test_pooled_features_of_mirrored_images_are_those_of_the_flipped_pixels():
+    inputs = keras.Input((8, 8, 3), dtype="uint8")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(2, 3, name="conv")(x)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(x)
+    network = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+    X = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    plain = training.pooled_features(network, X, "pooled", rows=2)
+    flipped = training.pooled_features(network, X, "pooled", flip=True, rows=2)
+    assert plain.shape == (5, 2) and plain.dtype == np.float32
+    np.testing.assert_allclose(
+        flipped, training.pooled_features(network, X[:, :, ::-1].copy(), "pooled"), rtol=1e-6
+    )
+    assert not np.allclose(plain, flipped)

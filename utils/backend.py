@@ -10,6 +10,7 @@ on a machine without GPUs. It does not make training faster.
 """
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -43,5 +44,18 @@ with silenced_stderr():
             tf.config.list_physical_devices("CPU")[0],
             [tf.config.LogicalDeviceConfiguration()] * _cpu_devices,
         )
+
+
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning. Every new model's first
+    ``predict`` traces a function; a notebook that builds several networks (the comparison
+    with ImageNet, the feature extractors) sets it off, though nothing is wrong. Other
+    warnings still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_NoRetracingWarning())
 
 __all__ = ["keras", "silenced_stderr", "tf"]

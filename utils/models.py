@@ -241,6 +241,26 @@ def build_efficientnet_lite0(
 
 # Networks that train in two phases: the new head on the frozen base, then the top blocks.
 PRETRAINED = ("efficientnet_lite0",)
+# The layer of a PRETRAINED network whose output (the pooled ImageNet features) feeds the head.
+FEATURES_LAYER = "average"
+
+
+def trains_on_features(name: str, unfreeze_blocks: int) -> bool:
+    """Whether the run never trains the pretrained base (``unfreeze_blocks`` 0), so that its
+    features can be computed once and only the head learns."""
+    return name in PRETRAINED and unfreeze_blocks == 0
+
+
+def head_of(network: keras.Model) -> keras.Model:
+    """The layers of a PRETRAINED ``network`` after its pooled features, as a model of its
+    own that takes those features. It shares the network's layers: training it trains the
+    network's head."""
+    features = network.get_layer(FEATURES_LAYER).output
+    inputs = keras.Input(shape=features.shape[1:], name="imagenet_features")
+    x = network.get_layer("dropout")(inputs)
+    return keras.Model(inputs, network.get_layer("artist")(x), name="head")
+
+
 MODEL_NAMES = (*BUILDERS, *PRETRAINED, *TRANSFER)
 # The smallest input side each network takes: its poolings and strides must leave a pixel,
 # and Keras builds its ImageNet applications from 32 px up.

@@ -200,6 +200,12 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     )
     for name in ("colour_jitter", "label_smoothing"):
         need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
+    if models.trains_on_features(settings["model"], settings["unfreeze_blocks"]):
+        need(
+            crop_size == 0 and settings["colour_jitter"] == 0,
+            f"{settings['model']} with unfreeze_blocks 0 trains its head on features computed "
+            "once from the whole paintings: crop_size and colour_jitter must be 0",
+        )
     need(0 < settings["validation_split"] < 1, "validation_split must lie between 0 and 1")
     folds = settings["holdout_folds"]
     need(folds >= 2, "holdout_folds must be at least 2")

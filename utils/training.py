@@ -226,6 +226,56 @@ def training_batches(
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
 
+def pooled_features(
+    network: keras.Model, X: np.ndarray, layer: str, flip: bool = False, rows: int = 256
+) -> np.ndarray:
+    """The output of ``network``'s layer ``layer`` for every image of ``X`` (mirrored left to
+    right with ``flip``), float32. ``X`` is read ``rows`` images at a time, so a memory-mapped
+    array is never loaded whole."""
+    extractor = keras.Model(network.inputs, network.get_layer(layer).output)
+    parts = []
+    for start in range(0, len(X), rows):
+        images = np.asarray(X[start : start + rows])
+        if flip:
+            images = np.ascontiguousarray(images[:, :, ::-1])
+        parts.append(np.asarray(extractor.predict(images, verbose=0), dtype=np.float32))
+    return np.concatenate(parts)
+
+
+def feature_batches(
+    features: np.ndarray,
+    flipped_features: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    num_epochs: int,
+    seed: int,
+    first_epoch: int = 0,
+) -> tf.data.Dataset:
+    """``training_batches`` for a head trained on features computed once: every epoch shows
+    each painting once, in ``epoch_order``, as itself or mirrored (``flipped_features``) at
+    random, as a ``RandomFlip`` layer would. The choices depend only on ``seed`` and the
+    epoch, so a resumed run repeats them."""
+    labels = keras.utils.to_categorical(y, num_classes).astype(np.float32)
+
+    def batches():
+        for epoch in range(first_epoch, num_epochs):
+            order = epoch_order(len(y), seed, epoch)
+            mirrored = np.random.default_rng([seed, epoch, 1]).random(len(y)) < 0.5
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                yield (
+                    np.where(mirrored[chosen, None], flipped_features[chosen], features[chosen]),
+                    labels[chosen],
+                )
+
+    signature = (
+        tf.TensorSpec((None, features.shape[1]), tf.float32),
+        tf.TensorSpec((None, num_classes), tf.float32),
+    )
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+
 class EpochRandomness(keras.callbacks.Callback):
     """Sets the random state of every layer that draws random numbers while training
     (``RandomFlip``, ``Dropout``) from the seed and the epoch alone, at each epoch's start.
