@@ -15,7 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import evaluation, explain, explore, images, interpret, paths, predict, similar, training
+from utils import (
+    evaluation,
+    explain,
+    explore,
+    images,
+    interpret,
+    models,
+    paths,
+    predict,
+    similar,
+    training,
+)
 
 IGNORE_OUTPUT = "nbval-ignore-output"
 # What every finished run holds (besides grad_cam/).
@@ -123,7 +134,7 @@ def _explorer(run_dir: Path) -> str:
 
 
 def _painting(run_dir: Path) -> Path:
-    """The painting section 12 attributes: the ``painting`` parameter, or the first
+    """The painting section 13 attributes: the ``painting`` parameter, or the first
     validation painting of the suspected artist."""
     settings = _metrics(run_dir)["parameters"]
     if settings["painting"]:
@@ -141,6 +152,15 @@ def _new_painting(run_dir: Path) -> str:
     return predict.format_table(attribution, trained.class_names) + "\n"
 
 
+def _transfer(run_dir: Path) -> str:
+    """The sentence comparing transfer learning with the run's own network; nothing when
+    the run made no comparison (an ImageNet network's own run, or too small images)."""
+    transfer_metrics = run_dir / "transfer" / "metrics.json"
+    if not transfer_metrics.exists():
+        return ""
+    return interpret.transfer(json.loads(transfer_metrics.read_text()), _metrics(run_dir))
+
+
 def _similar_paintings(run_dir: Path) -> str:
     """The closest training paintings, from the saved gallery and the painting itself."""
     info = json.loads((run_dir / predict.MODEL_INFO).read_text())
@@ -153,7 +173,7 @@ def _similar_paintings(run_dir: Path) -> str:
 # The scores cell also lists the folder's files, which grow as the run goes on: only its
 # first line is recomputed.
 TRAINED: dict[str, Callable[[Path], str]] = {
-    "evaluation.summary_metrics(": _scores,
+    "proba_val = evaluation.predict_proba(": _scores,
     "print(report)": _report,
     "evaluation.format_confused_pairs(": _confused_pairs,
     "interpret.learning(": _learning,
@@ -163,12 +183,15 @@ TRAINED: dict[str, Callable[[Path], str]] = {
     "explore.painting_summary(": _explorer,
     "predict.attribute(trained": _new_painting,
     "similar.describe(": _similar_paintings,
+    "interpret.transfer(": _transfer,
 }
-FIRST_LINE_ONLY = {"evaluation.summary_metrics("}
+FIRST_LINE_ONLY = {"proba_val = evaluation.predict_proba("}
 EXEMPT = {
     "loading.load_files(": "the loading time",
-    "network.fit(\n    train_data,": "the training log, with times per step",
-    "pretrained.unfreeze_top_blocks(": "the fine-tuning log, with times per step",
+    "learner.fit(\n    train_data,": "the training log, with times per step",
+    "initial_epoch=head_only_epochs": "the fine-tuning log, with times per step",
+    "head_history = transfer_network.fit(": "transfer learning's training log, with times",
+    "fine_history = transfer_network.fit(": "transfer learning's fine-tuning log, with times",
     "explore.PaintingExplorer(": "the widgets (their model ids are new every run)",
 }
 
@@ -223,4 +246,36 @@ def check_artifacts_agree(run_dir: Path) -> dict:
     text_rows = (run_dir / "classification_report.txt").read_text().splitlines()[2:]
     assert [line.split()[0] for line in text_rows[: len(class_names)]] == class_names
     assert sum(metrics["reliability"]["counts"]) == len(y_true)
+    check_transfer_comparison(run_dir, metrics)
     return metrics
+
+
+def check_transfer_comparison(run_dir: Path, metrics: dict) -> None:
+    """Section 11 trained its ImageNet network beside every network trained from scratch
+    (images of 32 px or more, in memory) and saved what its sentence and figure show."""
+    settings = metrics["parameters"]
+    folder = run_dir / "transfer"
+    compared = (
+        settings["model"] not in models.PRETRAINED
+        and settings["image_size"] >= models.MIN_INPUT_SIZE["efficientnet_lite0"]
+        and settings["data_mode"] != "disk"
+    )
+    assert folder.is_dir() == compared, f"{folder} should exist: {compared}"
+    if not compared:
+        return
+    assert {p.name for p in folder.iterdir()} == {
+        "metrics.json",
+        "history.csv",
+        "learning_curves.png",
+    }
+    transfer = json.loads((folder / "metrics.json").read_text())
+    epochs = transfer["head_epochs"] + transfer["fine_tune_epochs"]
+    assert transfer["head_epochs"] == settings["head_epochs"]
+    assert transfer["unfreeze_blocks"] == settings["unfreeze_blocks"]
+    assert transfer["images_seen"] == epochs * metrics["images"]["training"]
+    rows = (folder / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + epochs
+    assert [row.rsplit(",", 1)[1] for row in rows[1:]] == training.phases(
+        epochs, transfer["head_epochs"]
+    )
+    assert 0.0 <= transfer["accuracy"] <= 1.0 and transfer["seconds"] > 0

@@ -1,11 +1,13 @@
 """The painting explorer and the mistakes stepper: the plain functions behind them, and
 that setting a control (as a click in JupyterLab would) changes what the widget shows."""
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from utils import explore, models
+from utils import explore, models, similar
 
 CLASS_NAMES = ["Cezanne", "Degas", "Monet"]
 SIZE = 16
@@ -169,3 +171,50 @@ def test_stepper_without_mistakes(paintings):
     assert "No mistakes" in stepper.text.value
     assert stepper.previous.disabled and stepper.next.disabled and stepper.position.disabled
     assert stepper.image.value == b""
+
+
+@pytest.fixture()
+def gallery(tmp_path):
+    """Three training paintings on disk (one since deleted) and their made-up features."""
+    import cv2
+
+    files = []
+    for n, colour in enumerate(((255, 0, 0), (0, 255, 0), (0, 0, 255))):
+        path = tmp_path / f"painting_{n}.png"
+        cv2.imwrite(str(path), np.full((40, 60, 3), colour, dtype=np.uint8))
+        files.append(str(path))
+    Path(files[2]).unlink()
+    embeddings = np.eye(3, dtype=np.float32)
+    return similar.build_gallery(files, ["Monet", "Degas", "Cezanne"], embeddings, embeddings)
+
+
+def test_closest_figure_shows_the_nearest_paintings_first(gallery):
+    query = np.array([0.2, 0.9, 0.1], dtype=np.float32)
+    fig = explore.closest_figure(gallery, query)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [
+        "Degas\nsimilarity 0.90",
+        "Monet\nsimilarity 0.20",
+        "Cezanne\nsimilarity 0.10",
+    ]
+    degas = fig.axes[0].images[0].get_array()
+    assert degas.shape == (128, 128, 3) and tuple(degas[0, 0]) == (0, 255, 0)  # RGB, not BGR
+    assert not fig.axes[2].images and "file not found" in fig.axes[2].texts[0].get_text()
+    plt.close(fig)
+
+
+def test_explorer_with_a_gallery_shows_the_closest_paintings(model, paintings, gallery):
+    embeddings = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    explorer = explore.PaintingExplorer(
+        model, paintings, Y_TRUE, PROBA, CLASS_NAMES, SIZE, gallery=gallery, embeddings=embeddings
+    )
+    assert explorer.closest in explorer.children
+    first = explorer.closest.value
+    assert first[:2] == b"\xff\xd8"
+    explorer.artist.value = 2
+    assert explorer.closest.value == first  # the likeness does not depend on the artist
+    explorer.painting.value = 1
+    assert explorer.closest.value != first
+    assert (
+        explore.PaintingExplorer(model, paintings, Y_TRUE, PROBA, CLASS_NAMES, SIZE).closest is None
+    )

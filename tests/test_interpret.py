@@ -76,3 +76,32 @@ def test_grad_cam_sentences_follow_the_maps():
     text = interpret.grad_cam([("Monet", "Monet", 0.9, centre)])
     assert "None of them leans on the outer 10%" in text
     assert "no region" in interpret.grad_cam([("Monet", "Degas", 0.4, np.zeros((4, 4)))])
+
+
+def test_transfer_compares_with_the_network_trained_from_scratch():
+    transfer = {
+        "frozen_accuracy": 0.6,
+        "accuracy": 0.9,
+        "macro_f1": 0.88,
+        "head_epochs": 2,
+        "fine_tune_epochs": 2,
+        "unfreeze_blocks": 5,
+        "images_seen": 1916,
+        "seconds": 14.4,
+    }
+    scratch = {
+        "accuracy": 0.8,
+        "macro_f1": 0.79,
+        "epochs": 15,
+        "images": {"training": 479, "validation": 120},
+        "parameters": {"model": "cnn"},
+        "seconds": {"training": 40.2},
+    }
+    text = interpret.transfer(transfer, scratch)
+    assert "**60.0%**" in text and "after 2 epochs" in text
+    assert "top 5 blocks for 2 more epochs" in text and "**90.0%**" in text
+    assert "1,916 training images in 14 s" in text
+    assert "`cnn`" in text and "**80.0%**" in text and "7,185 images in 40 s" in text
+    assert "gained 10.0 points" in text
+    assert "behind" in interpret.transfer(transfer | {"accuracy": 0.7}, scratch)
+    assert "level" in interpret.transfer(transfer | {"accuracy": 0.805}, scratch)

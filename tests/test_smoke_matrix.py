@@ -28,7 +28,14 @@ from notebook_outputs import (
 from utils import models, predict, run_notebook, runs, sample_data
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-TINY = {"image_size": 32, "num_epochs": 1, "batch_size": 8, "filters": 8, "verbose": 0}
+TINY = {
+    "image_size": 32,
+    "num_epochs": 1,
+    "batch_size": 8,
+    "filters": 8,
+    "head_epochs": 1,  # also section 11's transfer-learning comparison: 1 + 2 epochs
+    "verbose": 0,
+}
 # bfloat16 for one network of each kind: from scratch, the recipe, pretrained.
 BFLOAT16_MODELS = ("cnn", "brushwork", "efficientnet_lite0")
 # The pretrained network with its real ImageNet weights, through both phases of training.
@@ -45,6 +52,11 @@ CASES = [
     pytest.param(
         {"model": "brushwork", "precision": "mixed_bfloat16", "crop_size": 24},
         id="brushwork-crops-mixed_bfloat16",
+    ),
+    pytest.param(
+        {"model": "efficientnet_lite0", "precision": "float32", "unfreeze_blocks": 0}
+        | {"weights": "imagenet", "num_epochs": 2},
+        id="efficientnet_lite0-frozen-features-float32",
     ),
     pytest.param(
         {"model": "cnn", "precision": "float32", "data_mode": "disk"},
@@ -171,7 +183,7 @@ def test_every_model_and_precision_produces_every_artifact(matrix, request, case
     check_artifacts(run_dir, case)
     copies = 2 if case.get("distribute") == "mirrored" else 1
     assert f"Devices:      {copies} (model copies" in (run_dir / "notebook.ipynb").read_text()
-    if case["model"] in models.PRETRAINED:
+    if case["model"] in models.PRETRAINED and case["unfreeze_blocks"]:
         with open(run_dir / "history.csv", newline="") as handle:
             assert [row["phase"] for row in csv.DictReader(handle)] == ["head", "fine-tune"]
         assert not any(p.name.startswith("checkpoint") for p in run_dir.iterdir())
@@ -187,6 +199,20 @@ def test_memory_mapped_images_give_the_numbers_of_images_in_memory(matrix):
     disk, memory = (json.loads((run / "metrics.json").read_text()) for run in (on_disk, in_memory))
     for name in ("accuracy", "macro_f1", "f1_per_artist", "expected_calibration_error"):
         assert disk[name] == memory[name], name
+
+
+def test_a_head_on_frozen_features_trains_in_one_phase(matrix):
+    """``unfreeze_blocks`` 0: the ImageNet features are computed once, the head alone trains
+    for every epoch, and the time to compute them counts as training."""
+    case = next(p.values[0] for p in CASES if p.id == "efficientnet_lite0-frozen-features-float32")
+    run_dir = Path(os.environ["CNN_ARTISTS_OUT"]) / run_name_of(case)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["head_only_epochs"] is None
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 2 and "phase" not in history[0]
+    notebook = (run_dir / "notebook.ipynb").read_text()
+    assert "computing the ImageNet features once" in notebook
+    assert "Fine-tuned the top" not in notebook
 
 
 def test_awkward_data_still_gives_a_finished_run(matrix):

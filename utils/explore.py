@@ -1,7 +1,8 @@
 """Explore a trained model's answers one painting at a time: two small Jupyter widgets.
 
 - ``PaintingExplorer``: pick any evaluation painting and any artist; it shows the model's
-  three most likely artists and the Grad-CAM evidence for the chosen artist.
+  three most likely artists, the Grad-CAM evidence for the chosen artist and, given the
+  run's gallery, the three training paintings that look most like it.
 - ``MistakesStepper``: step through the wrong answers, the most confident first.
 
 The widgets are thin on purpose. Everything they show comes from the plain functions
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from utils import evaluation, explain, plots, training
+from utils import evaluation, explain, images, paths, plots, similar, training
 
 TOP_K = 3
 
@@ -77,6 +78,27 @@ def painting_figure(
     return plots.grad_cam(
         view, {evidence: heatmap}, title, correct=int(proba[index].argmax()) == label
     )
+
+
+def closest_figure(
+    gallery: similar.Gallery, embedding: np.ndarray, k: int = TOP_K, size: int = 128
+) -> Figure:
+    """Thumbnails of the ``k`` training paintings closest to a painting's ImageNet features
+    (``similar.closest``), each titled with its artist and similarity. The thumbnails are
+    read from the paintings' files, which the gallery names; a file gone since is said so."""
+    nearest = similar.closest(gallery, embedding, k)
+    fig, axes = plt.subplots(1, max(len(nearest), 1), figsize=(2.6 * max(len(nearest), 1), 3.1))
+    for ax, (painting, artist, similarity) in zip(np.atleast_1d(axes), nearest, strict=False):
+        try:
+            thumbnail, _ = images.load_image(paths.resolve(painting), size, "crop")
+            ax.imshow(thumbnail)
+        except (OSError, images.UnreadableImageError):
+            ax.text(0.5, 0.5, "file not found\nor unreadable", ha="center", va="center")
+        ax.set_title(f"{artist}\nsimilarity {similarity:.2f}", fontsize=10)
+        ax.axis("off")
+    fig.suptitle("Closest training paintings (ImageNet features)")
+    fig.tight_layout()
+    return fig
 
 
 def mistake_order(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -140,7 +162,9 @@ class PaintingExplorer(widgets.VBox):
     """Pick a painting and an artist; see the top artists and the Grad-CAM for that artist.
 
     ``painting`` and ``artist`` are the controls (dropdowns), ``text`` and ``image`` what
-    they show; setting a control's ``value`` redraws both, as a click would.
+    they show; setting a control's ``value`` redraws both, as a click would. Given the
+    run's ``gallery`` and the evaluation paintings' ``embeddings`` (``similar.embed``),
+    ``closest`` shows the training paintings most like the chosen one.
     """
 
     def __init__(
@@ -154,8 +178,11 @@ class PaintingExplorer(widgets.VBox):
         index: int = 0,
         artist: int | None = None,
         data_label: str = "",
+        gallery: similar.Gallery | None = None,
+        embeddings: np.ndarray | None = None,
     ) -> None:
         self._network, self._X, self._y, self._proba = model, X, y_true, proba
+        self._gallery, self._embeddings = gallery, embeddings
         self._class_names, self._input_size, self._data_label = class_names, input_size, data_label
         wide = {"description_width": "initial"}
         self.painting = widgets.Dropdown(
@@ -172,13 +199,23 @@ class PaintingExplorer(widgets.VBox):
         )
         self.text = widgets.HTML()
         self.image = widgets.Image(format="jpeg")
-        super().__init__(
-            [widgets.HBox([self.painting, self.artist]), self.text, self.image],
-        )
+        shown = [widgets.HBox([self.painting, self.artist]), self.text, self.image]
+        self.closest = None
+        if gallery is not None and embeddings is not None:
+            self.closest = widgets.Image(format="jpeg")
+            self.closest.add_class("cnn-artists-closest")
+            shown.append(self.closest)
+            self.painting.observe(self._redraw_closest, names="value")
+            self._redraw_closest()
+        super().__init__(shown)
         self.add_class("cnn-artists-explorer")
         self.painting.observe(self._redraw, names="value")
         self.artist.observe(self._redraw, names="value")
         self._redraw()
+
+    def _redraw_closest(self, _change: dict | None = None) -> None:
+        fig = closest_figure(self._gallery, self._embeddings[int(self.painting.value)])
+        self.closest.value = figure_bytes(_labelled(fig, self._data_label))
 
     def _redraw(self, _change: dict | None = None) -> None:
         index, artist = int(self.painting.value), int(self.artist.value)

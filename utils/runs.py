@@ -163,6 +163,11 @@ def write_status(run_dir: Path, status: str, **details: object) -> Path:
     return write_json(Path(run_dir) / STATUS_FILE, {"status": status, "time": _now(), **details})
 
 
+def read_metrics(run_dir: Path) -> dict:
+    """The run's ``metrics.json``: its scores, settings, epochs, image counts and times."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
 def read_status(run_dir: Path) -> dict:
     """The run's ``status.json``; ``{"status": "unknown"}`` when it is missing or unreadable."""
     try:

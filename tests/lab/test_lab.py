@@ -216,7 +216,7 @@ def widget_state(page, selector: str) -> tuple[str, str | None]:
     widget = page.locator(selector)
     return (
         widget.locator(".widget-html-content").inner_text(),
-        widget.locator("img.widget-image").get_attribute("src"),
+        widget.locator("img.widget-image").first.get_attribute("src"),
     )
 
 
@@ -293,11 +293,17 @@ def test_run_all_cells_in_jupyterlab(lab: Lab, page) -> None:
     page.locator(explorer).screenshot(path=shots / "lab-3-explorer.png")
     painting, artist = page.locator(f"{explorer} select").all()
     before = widget_state(page, explorer)
+    closest_before = page.locator(f"{explorer} img.cnn-artists-closest").get_attribute("src")
     chosen = painting.evaluate("s => s.selectedIndex")
     painting.select_option(index=0 if chosen else 1)
     wait_for_change(page, explorer, before, 60_000)
     after = widget_state(page, explorer)
     assert re.match(rf"Painting {0 if chosen else 1}, by ", after[0]), after[0]
+    page.wait_for_function(
+        "([selector, src]) => document.querySelector(selector).getAttribute('src') !== src",
+        arg=[f"{explorer} img.cnn-artists-closest", closest_before],
+        timeout=60_000,
+    )
     before = after
     chosen = artist.evaluate("s => s.selectedIndex")
     artist.select_option(index=0 if chosen else 1)
