@@ -115,6 +115,24 @@ def test_the_transfer_recipe_on_real_paintings_then_predict(subset_dir, tmp_path
     assert answer.stdout.count("training/training/") >= 3
 
 
+@pytest.mark.slow
+def test_the_quick_transfer_recipe_on_real_paintings(subset_dir, tmp_path):
+    """params/transfer-quick.yaml exactly as the README gives it (about 2.5 minutes here):
+    the ImageNet features are computed once, the head alone trains, every artifact is saved,
+    and the frozen features are far better than chance on real paintings."""
+    out = tmp_path / "out"
+    parameters = f"-f params/transfer-quick.yaml -p data_dir {subset_dir} -p run_name quick"
+    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = out / "quick"
+    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    assert not (run_dir / "transfer").exists()  # its own training was the transfer learning
+    metrics = check_artifacts_agree(run_dir)
+    assert metrics["epochs"] == 30 and metrics["head_only_epochs"] is None
+    assert metrics["accuracy"] > 4 * metrics["chance_accuracy"]
+    assert "computing the ImageNet features once" in (run_dir / "notebook.ipynb").read_text()
+
+
 def head_of_notebook(destination: Path, edit=None) -> Path:
     """Copy the committed notebook up to the arrays section (before training), optionally edited.
 

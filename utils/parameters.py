@@ -178,7 +178,8 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     need(8 <= image_size <= 1024, "image_size must lie between 8 and 1024")
     need(
         crop_size == 0 or 8 <= crop_size <= image_size,
-        "crop_size must be 0 (off) or lie between 8 and image_size",
+        f"crop_size must be 0 (off) or lie between 8 and image_size ({image_size}), not "
+        f"{crop_size}: with a smaller image_size, set crop_size too",
     )
     smallest = models.MIN_INPUT_SIZE.get(settings["model"], 0)
     need(
