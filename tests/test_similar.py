@@ -68,3 +68,18 @@ def test_a_gallery_is_saved_without_pickles_and_read_back(gallery, tmp_path):
     assert loaded.paintings == gallery.paintings and loaded.artists == gallery.artists
     np.testing.assert_array_equal(loaded.embeddings, gallery.embeddings)
     assert loaded.familiar_from == gallery.familiar_from
+
+
+def test_features_are_float32_whatever_precision_the_run_trains_in():
+    """A bfloat16 run's gallery must give make predict's (float32) similarities."""
+    from utils.backend import keras
+
+    images = np.random.default_rng(1).integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
+    similar._extractor.cache_clear()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        in_bfloat16_run = similar.embed(images)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    similar._extractor.cache_clear()
+    np.testing.assert_array_equal(in_bfloat16_run, similar.embed(images))

@@ -34,8 +34,15 @@ EMBED_ROWS = 256
 
 @cache
 def _extractor(image_size: int) -> keras.Model:
-    base = pretrained.build_efficientnet_lite0(image_size)
-    pooled = keras.layers.GlobalAveragePooling2D(name="features")(base.output)
+    # Always float32, whatever precision the run trains in: a gallery built in a bfloat16 run
+    # must give the same similarities as make predict, which computes in float32.
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        base = pretrained.build_efficientnet_lite0(image_size)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    pooled = keras.layers.GlobalAveragePooling2D(name="features", dtype="float32")(base.output)
     return keras.Model(base.input, pooled, name="imagenet_features")
 
 
