@@ -132,3 +132,18 @@ def test_a_pretrained_run_killed_in_either_phase_resumes_to_the_same_metrics(
         assert [row["phase"] for row in csv.DictReader(handle)] == ["head"] * HEAD_EPOCHS + [
             "fine-tune"
         ] * HEAD_EPOCHS
+
+
+@pytest.mark.slow
+def test_a_head_on_frozen_features_killed_mid_training_resumes_to_the_same_metrics(tmp_path):
+    """``unfreeze_blocks`` 0: a resume computes the features again and continues the head's
+    epochs from its checkpoint, with the same mirrored choices."""
+    data = sample_data.generate(tmp_path / "tiny", train_per_class=6, val_per_class=3)
+    out = tmp_path / "out"
+    env = os.environ | {"CNN_ARTISTS_OUT": str(out), "CNN_ARTISTS_DATA": str(tmp_path / "cache")}
+    settings = {"data_dir": data, "image_size": 48, "model": "efficientnet_lite0", "seed": 3}
+    # The head's epochs take milliseconds: enough of them that the kill lands mid-training.
+    settings |= {"unfreeze_blocks": 0, "num_epochs": 300, "batch_size": 8, "verbose": 0}
+    run_dir = kill_and_resume(settings, out, env, kill_after=2)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["head_only_epochs"] is None
