@@ -20,9 +20,12 @@ RUN ?=
 SWEEP ?= sweeps/sample_sizes.yaml
 JOBS ?=
 DATA ?= data/sample
+OUT ?=
+HANDOUT ?= handout
+KEEP_OUTPUTS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run resume predict sweep duplicates test test-all test-lab lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run resume predict sweep runs handout duplicates test test-all test-lab lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +64,12 @@ predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<ru
 
 sweep: $(PROJECT)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.yaml [JOBS=2]; summary in out/sweeps/<name>/
 	$(PY) -m utils.sweep $(SWEEP) $(if $(JOBS),--jobs $(JOBS))
+
+runs: $(PROJECT)  ## One table of every run in out/ (or OUT=folder): status, changed parameters, scores, minutes
+	$(PY) -m utils.run_table $(OUT)
+
+handout: $(PROJECT)  ## A folder for students without the solutions: HANDOUT=handout [KEEP_OUTPUTS=1]
+	$(PY) -m utils.handout --to $(HANDOUT) $(if $(KEEP_OUTPUTS),--keep-outputs)
 
 duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DATA=data/impressionist
 	$(PY) -m utils.near_duplicates $(DATA)
