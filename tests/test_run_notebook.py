@@ -60,9 +60,9 @@ def test_any_string_reaches_the_notebook_exactly(tmp_path, monkeypatch):
 
 
 def test_the_notebook_declares_every_documented_parameter():
-    """The README's parameter table and the notebook's parameters cell name the same ones."""
+    """The parameter table of docs/parameters.md and the parameters cell name the same ones."""
     declared = parameters.declared(run_notebook.NOTEBOOK)
-    readme = (run_notebook.paths.PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (run_notebook.paths.PROJECT_ROOT / "docs/parameters.md").read_text(encoding="utf-8")
     section = readme.split("\n## Parameters\n", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"(?m)^\| `(\w+)` \|", section)
     assert len(documented) == len(set(documented))
