@@ -14,8 +14,9 @@ def test_learning_names_overfitting_and_a_late_decline():
 
 
 def test_learning_without_a_gap_says_so():
-    text = interpret.learning({"accuracy": [0.5, 0.8], "val_accuracy": [0.5, 0.78]})
+    text = interpret.learning({"accuracy": [0.5, 0.8], "val_accuracy": [0.5, 0.779]})
     assert "no sign of overfitting" in text and "peaked" not in text
+    assert "The two lie 2.1 points apart, less than the 10.0 points" in text
 
 
 def test_learning_explains_validation_above_training():
@@ -30,9 +31,21 @@ def test_errors_name_the_best_worst_and_most_confused_artists():
         "f1_per_artist": {"Monet": 0.9, "Degas": 0.4, "Renoir": 0.7},
     }
     text = interpret.errors(metrics, [("Degas", "Renoir", 3, 1)], num_images=120)
-    assert "Monet is recognised best (F1 0.90), Degas worst (F1 0.40)" in text
+    assert "Monet is recognised best (F1 0.90), Degas is worst (F1 0.40)" in text
     assert "3 Degas called Renoir, 1 Renoir called Degas" in text
     assert "0.8 points" in text
+
+
+def test_errors_name_every_artist_tied_at_the_top_or_bottom():
+    metrics = {
+        "accuracy": 0.9,
+        "chance_accuracy": 0.25,
+        "f1_per_artist": {"Gauguin": 1.0, "Matisse": 1.0, "Monet": 0.8, "Degas": 0.6},
+    }
+    text = interpret.errors(metrics, [], num_images=40)
+    assert "Gauguin and Matisse are recognised best (F1 1.00), Degas is worst (F1 0.60)" in text
+    even = metrics | {"f1_per_artist": {"Gauguin": 1.0, "Matisse": 1.0}}
+    assert "Every artist is recognised equally well (F1 1.00)" in interpret.errors(even, [], 40)
 
 
 def test_calibration_tells_over_from_under_confidence():
@@ -50,12 +63,22 @@ def test_evidence_layout_measures_focus_border_and_place():
     spot[1:3, 15:17] = 1.0  # 4 of 400 pixels, upper right; row 1 lies in the 2-pixel band
     layout = interpret.evidence_layout(spot)
     assert layout["focus"] == 2 / 400
-    assert layout["where"] == "upper right"
+    assert layout["where"] == "mostly in the upper right"
     assert layout["border"] == 0.5
     even = np.ones((10, 10), np.float32)
     layout = interpret.evidence_layout(even)
-    assert layout["focus"] == 0.5 and layout["where"] == "centre"
+    assert layout["focus"] == 0.5 and layout["where"] == "spread across the painting"
     assert abs(layout["border"] - 0.36) < 1e-6
+
+
+def test_evidence_at_the_top_and_the_bottom_is_not_placed_in_the_centre():
+    top_and_bottom = np.zeros((12, 12), np.float32)
+    top_and_bottom[0:2, 5:7] = 1.0
+    top_and_bottom[10:12, 5:7] = 1.0
+    layout = interpret.evidence_layout(top_and_bottom)
+    assert layout["where"] == "mostly in the upper centre and the lower centre"
+    sentence = interpret.grad_cam([("Cezanne", "Cezanne", 0.9, top_and_bottom)])
+    assert "of the painting, mostly in the upper centre and the lower centre." in sentence
 
 
 def test_evidence_layout_of_an_empty_map():
@@ -69,7 +92,7 @@ def test_grad_cam_sentences_follow_the_maps():
     centre[9:11, 9:11] = 1.0
     text = interpret.grad_cam([("Monet", "Monet", 0.9, centre), ("Degas", "Renoir", 0.6, frame)])
     assert "The Monet was called Monet rightly at 90%" in text
-    assert "around the centre" in text
+    assert "of the painting, mostly in the centre." in text
     assert "called Renoir wrongly (it is a Degas) at 60%" in text
     assert "In the Degas most of the evidence sits in the outer 10%" in text
     assert "a few small regions decide" in text
@@ -105,3 +128,16 @@ def test_transfer_compares_with_the_network_trained_from_scratch():
     assert "gained 10.0 points" in text
     assert "behind" in interpret.transfer(transfer | {"accuracy": 0.7}, scratch)
     assert "level" in interpret.transfer(transfer | {"accuracy": 0.805}, scratch)
+
+
+def test_attribution_maps_read_both_maps_and_name_their_roles():
+    spot = np.zeros((12, 12), np.float32)
+    spot[0:2, 10:12] = 1.0
+    even = np.ones((12, 12), np.float32)
+    text = interpret.attribution_maps([("Renoir", 0.9, spot), ("Monet", 0.05, even)], "Renoir")
+    assert "The evidence for Renoir (90%, the top answer) lies mostly in the upper right" in text
+    assert "The evidence for Monet (5%, the second choice) lies spread across the painting" in text
+    claimed = interpret.attribution_maps([("Monet", 0.7, spot), ("Renoir", 0.2, even)], "Renoir")
+    assert "Renoir (20%, the claimed painter)" in claimed
+    nothing = interpret.attribution_maps([("Monet", 0.7, np.zeros((4, 4)))], "Renoir")
+    assert "No region raised the score of Monet" in nothing

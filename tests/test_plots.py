@@ -158,3 +158,33 @@ def test_sweep_axes_and_data_caption_read_as_words():
     assert plots.parameter_label("holdout_fold") == "Holdout fold"
     captioned = plots.label_data(fig, "synthetic sample")
     assert captioned._supxlabel.get_text() == "Data: synthetic sample"
+
+
+def test_f1_bars_show_their_values_inside_the_axes():
+    fig = plots.f1_per_artist({"Cezanne": 1.0, "Degas": 0.25})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0.25", "1.00"]
+    fig.canvas.draw()
+    axes_box = ax.get_window_extent()
+    for label in ax.texts:
+        assert label.get_window_extent().x1 <= axes_box.x1, label.get_text()
+
+
+def test_a_band_with_no_answer_right_is_drawn_at_zero():
+    calibration = {
+        "edges": [0, 0.5, 1],
+        "mean_confidence": [0.4, 0.8],
+        "accuracy": [0.0, 0.7],
+        "counts": [4, 3],
+        "expected_calibration_error": 0.3,
+    }
+    ax = plots.reliability_diagram(calibration).axes[0]
+    [zero_band] = [c for c in ax.collections if c.get_label() == "band with no answer right"]
+    [segment] = zero_band.get_segments()
+    assert segment[:, 0].tolist() == [0.0, 0.5]
+    assert "band with no answer right" in [t.get_text() for t in ax.get_legend().get_texts()]
+    everything_right = calibration | {"accuracy": [0.5, 0.7]}
+    labels = [
+        c.get_label() for c in plots.reliability_diagram(everything_right).axes[0].collections
+    ]
+    assert "band with no answer right" not in labels

@@ -38,7 +38,10 @@ def learning(history: dict[str, list[float]]) -> str:
             "augmented views (random crops, jitter, dropout) than validation does."
         )
     else:
-        text += f"The two lie within {_points(OVERFITTING_GAP)}: no sign of overfitting yet."
+        text += (
+            f"The two lie {_points(abs(gap))} apart, less than the {_points(OVERFITTING_GAP)} "
+            "that would suggest memorising: no sign of overfitting yet."
+        )
     best = int(np.argmax(val))
     if best < epochs - 1 and val[best] - val[-1] > OVERFITTING_GAP / 2:
         text += (
@@ -48,16 +51,29 @@ def learning(history: dict[str, list[float]]) -> str:
     return text
 
 
+def _names_at(scores: dict[str, float], value: float) -> str:
+    """Who scored exactly ``value``, with its verb: "Matisse is", "Gauguin and Matisse are"."""
+    names = [name for name, score in scores.items() if score == value]
+    if len(names) == 1:
+        return f"{names[0]} is"
+    return f"{', '.join(names[:-1])} and {names[-1]} are"
+
+
 def errors(metrics: dict, pairs: list[tuple[str, str, int, int]], num_images: int) -> str:
     """Who is recognised, who is not, and which artists are mixed up, with counts."""
     f1 = metrics["f1_per_artist"]
-    best = max(f1, key=f1.get)
-    worst = min(f1, key=f1.get)
+    best, worst = max(f1.values()), min(f1.values())
     text = (
         f"Accuracy is {metrics['accuracy']:.1%} against {metrics['chance_accuracy']:.0%} for "
-        f"guessing. {best} is recognised best (F1 {f1[best]:.2f}), {worst} worst "
-        f"(F1 {f1[worst]:.2f}). "
+        f"guessing. "
     )
+    if best == worst:
+        text += f"Every artist is recognised equally well (F1 {best:.2f}). "
+    else:
+        text += (
+            f"{_names_at(f1, best)} recognised best (F1 {best:.2f}), "
+            f"{_names_at(f1, worst)} worst (F1 {worst:.2f}). "
+        )
     if pairs:
         a, b, a_as_b, b_as_a = pairs[0]
         text += (
@@ -104,13 +120,24 @@ BORDER_BAND = 0.1
 BORDER_WARNING = 0.5
 
 
+# A ninth of the painting with at least this share of the evidence is named in the sentence.
+NAMED_SHARE = 0.25
+NINTHS = (
+    ("upper left", "upper centre", "upper right"),
+    ("middle left", "centre", "middle right"),
+    ("lower left", "lower centre", "lower right"),
+)
+
+
 def evidence_layout(heatmap: np.ndarray) -> dict[str, float | str]:
     """Where one Grad-CAM map puts its evidence.
 
     ``focus`` is the smallest share of the painting's area that holds half of the evidence
     (small: a few spots decided; near 0.5: spread evenly). ``border`` is the share of the
-    evidence in the outer band of width ``BORDER_BAND``. ``where`` names the ninth of the
-    painting holding the centre of mass ("upper left", ..., "centre").
+    evidence in the outer band of width ``BORDER_BAND``. ``where`` names each ninth of the
+    painting that holds at least ``NAMED_SHARE`` of the evidence ("mostly in the upper
+    centre and the lower centre"), or says it is spread across the painting. (A centre of
+    mass would put evidence at the top and at the bottom in the middle.)
     """
     total = float(heatmap.sum())
     if total <= 0:
@@ -123,15 +150,50 @@ def evidence_layout(heatmap: np.ndarray) -> dict[str, float | str]:
         max(1, round(width * BORDER_BAND)),
     )
     inner = heatmap[band_rows : height - band_rows, band_columns : width - band_columns].sum()
-    rows, columns = np.indices(heatmap.shape)
-    centre_row = float((rows * heatmap).sum() / total) / height
-    centre_column = float((columns * heatmap).sum() / total) / width
-    vertical = ("upper", "middle", "lower")[min(int(centre_row * 3), 2)]
-    horizontal = ("left", "centre", "right")[min(int(centre_column * 3), 2)]
+    ninth_sums = {
+        NINTHS[row][column]: float(part.sum())
+        for row, band in enumerate(np.array_split(heatmap, 3, axis=0))
+        for column, part in enumerate(np.array_split(band, 3, axis=1))
+    }
+    strongest = [
+        name
+        for name in sorted(ninth_sums, key=ninth_sums.get, reverse=True)
+        if ninth_sums[name] >= NAMED_SHARE * total
+    ]
     where = (
-        "centre" if (vertical, horizontal) == ("middle", "centre") else f"{vertical} {horizontal}"
+        "mostly in the " + " and the ".join(strongest)
+        if strongest
+        else "spread across the painting"
     )
     return {"focus": float(focus), "border": 1 - float(inner) / total, "where": where}
+
+
+def attribution_maps(maps: list[tuple[str, float, np.ndarray]], claimed: str) -> str:
+    """What the new painting's Grad-CAM maps show: where each artist's evidence lies.
+
+    ``maps`` holds (artist, probability, map) for the top answer, then for the claimed
+    painter or, when the model agrees with the claim, for its second choice.
+    """
+    sentences = []
+    for rank, (artist, probability, heatmap) in enumerate(maps):
+        role = (
+            "the top answer"
+            if rank == 0
+            else ("the claimed painter" if artist == claimed else "the second choice")
+        )
+        layout = evidence_layout(heatmap)
+        if not layout["where"]:
+            sentences.append(f"No region raised the score of {artist} ({probability:.0%}, {role}).")
+            continue
+        sentences.append(
+            f"The evidence for {artist} ({probability:.0%}, {role}) lies "
+            f"{layout['where']}; half of it is in {layout['focus']:.0%} of the painting."
+        )
+    sentences.append(
+        "Each map is scaled to its own strongest evidence, so the maps compare where the "
+        "model looked, not how much it found: the probabilities say that."
+    )
+    return " ".join(sentences)
 
 
 def grad_cam(cases: list[tuple[str, str, float, np.ndarray]]) -> str:
@@ -157,8 +219,7 @@ def grad_cam(cases: list[tuple[str, str, float, np.ndarray]]) -> str:
             continue
         sentences.append(
             f"The {true} was called {predicted} {verdict} at {probability:.0%}; half of the "
-            f"evidence lies in {layout['focus']:.0%} of the painting, around the "
-            f"{layout['where']}."
+            f"evidence lies in {layout['focus']:.0%} of the painting, {layout['where']}."
         )
         if layout["border"] > BORDER_WARNING:
             near_border.append(true)

@@ -155,11 +155,14 @@ def mistakes(
 
 
 def f1_per_artist(f1_by_artist: dict[str, float]) -> Figure:
-    """Horizontal bars of F1 per artist, weakest at the bottom."""
+    """Horizontal bars of F1 per artist, weakest at the bottom, each with its value."""
     names = sorted(f1_by_artist, key=f1_by_artist.get)
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
-    ax.barh(names, [f1_by_artist[name] for name in names])
-    ax.set(title="F1 per artist (validation)", xlabel="F1 score", ylabel="Artist", xlim=(0, 1))
+    bars = ax.barh(names, [f1_by_artist[name] for name in names])
+    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+    # Room right of 1.0 for the labels; the ticks stop at 1, the largest F1 there is.
+    ax.set(title="F1 per artist (validation)", xlabel="F1 score", ylabel="Artist", xlim=(0, 1.12))
+    ax.set_xticks(np.linspace(0, 1, 6))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -172,8 +175,10 @@ def reliability_diagram(calibration: dict) -> Figure:
     """Accuracy against confidence per bin, with the diagonal of perfect calibration.
 
     Each bar is one band of confidence; its height is the share of those answers that were
-    right, and the number above it counts the answers. The dot sits at the band's mean
-    confidence. Bars below the diagonal mean over-confidence, above it under-confidence.
+    right, and the number above it counts the answers. A band whose answers were all wrong
+    is drawn as a red line along the axis, so it reads as an accuracy of 0, not as a missing
+    bar. The dot sits at the band's mean confidence. Bars below the diagonal mean
+    over-confidence, above it under-confidence.
     """
     edges = np.asarray(calibration["edges"])
     counts = np.asarray(calibration["counts"])
@@ -197,6 +202,17 @@ def reliability_diagram(calibration: dict) -> Figure:
         color="darkred",
         label="band's mean confidence",
     )
+    none_right = filled & (accuracy == 0)
+    if none_right.any():
+        width = np.diff(edges)[0]
+        ax.hlines(
+            np.full(none_right.sum(), 0.006),
+            centres[none_right] - width / 2,
+            centres[none_right] + width / 2,
+            colors="firebrick",
+            linewidth=4,
+            label="band with no answer right",
+        )
     for centre, share, count in zip(centres[filled], accuracy[filled], counts[filled], strict=True):
         ax.annotate(
             str(count),
