@@ -55,3 +55,30 @@ def test_ensure_sample_data_writes_once(tmp_path, monkeypatch):
     assert sample_data.ensure_sample_data(target) == target
     assert len(calls) == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sample-")]
+
+
+def test_the_unseen_paintings_are_in_neither_split_and_leave_the_splits_as_they_were(
+    tmp_path, monkeypatch
+):
+    root = sample_data.generate(tmp_path / "sample", seed=5, train_per_class=2, val_per_class=1)
+    files = dataset.collect_files(root)
+    unseen = [sample_data.unseen_painting(root, artist) for artist in sample_data.ARTISTS]
+    assert all(path.is_file() for path in unseen)
+    split_bytes = {path.read_bytes() for path in [*files.train.paths, *files.val.paths]}
+    assert not split_bytes & {path.read_bytes() for path in unseen}
+    assert unseen[sample_data.ARTISTS.index("Renoir")].name == "renoir.jpg"
+
+    splits = {name: data for name, data in file_bytes(root).items() if name.parts[0] != "unseen"}
+    monkeypatch.setattr(sample_data, "write_unseen", lambda *args: None)
+    without = sample_data.generate(tmp_path / "without", seed=5, train_per_class=2, val_per_class=1)
+    assert file_bytes(without) == splits
+
+
+def test_a_sample_written_before_the_unseen_paintings_gets_them(tmp_path):
+    root = sample_data.generate(tmp_path / "sample", seed=5, train_per_class=1, val_per_class=1)
+    expected = sample_data.unseen_painting(root, "Monet").read_bytes()
+    for path in (root / sample_data.UNSEEN_DIR).iterdir():
+        path.unlink()
+
+    assert sample_data.ensure_sample_data(root, seed=5) == root
+    assert sample_data.unseen_painting(root, "Monet").read_bytes() == expected

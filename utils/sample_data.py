@@ -5,6 +5,8 @@ stroke, its size and direction, and a composition. Pairs of styles share a palet
 stroke on purpose, so a network must learn both colour and texture. Everything follows
 from one seed. The files are JPEGs of varied sizes and aspect ratios with three planted
 quirks: a PNG named ``.jpg``, a grayscale JPEG, and a truncated JPEG that loaders must skip.
+Beside the two splits, ``unseen/`` holds one more painting in each style, in neither split:
+the chapter's "newly found" painting.
 
 Run ``python -m utils.sample_data`` to (re)write it; ``ensure_sample_data()`` writes it on
 first use.
@@ -50,7 +52,11 @@ Planted quirks, on purpose:
 - `training/training/Hassam/hassam_000.jpg` is a PNG file with a `.jpg` name;
 - `training/training/Monet/monet_001.jpg` is a grayscale JPEG;
 - `training/training/Degas/degas_047.jpg` is a truncated JPEG that the loader skips and reports.
+
+`unseen/` holds one more painting in each style, in neither split: a "newly found" painting
+for the chapter to attribute (`unseen/renoir.jpg` by default).
 """
+UNSEEN_DIR = "unseen"
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,25 @@ def _encode(image: np.ndarray, extension: str) -> bytes:
     return encoded.tobytes()
 
 
+def unseen_painting(sample_dir: Path, artist: str) -> Path:
+    """The sample's painting in ``artist``'s style that is in neither split."""
+    return Path(sample_dir) / UNSEEN_DIR / f"{artist.lower()}.jpg"
+
+
+def write_unseen(sample_dir: Path, seed: int = DEFAULT_SEED) -> None:
+    """Write one painting per style into ``unseen/``, from a random stream of its own, so
+    that the two splits are the same with or without it."""
+    rng = np.random.default_rng([seed, 1])
+    folder = Path(sample_dir) / UNSEEN_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for artist in ARTISTS:
+        bgr = cv2.cvtColor(paint(STYLES[artist], rng), cv2.COLOR_RGB2BGR)
+        target = unseen_painting(sample_dir, artist)
+        partial = target.with_name(f".{target.name}.tmp")
+        partial.write_bytes(_encode(bgr, ".jpg"))
+        partial.replace(target)
+
+
 def generate(
     target_dir: Path,
     seed: int = DEFAULT_SEED,
@@ -246,6 +271,7 @@ def generate(
                 else:
                     data = _encode(bgr, ".jpg")
                 (folder / name).write_bytes(data)
+    write_unseen(target_dir, seed)
     (target_dir / "README.md").write_text(README)
     return target_dir
 
@@ -258,6 +284,8 @@ def ensure_sample_data(target_dir: Path | None = None, seed: int = DEFAULT_SEED)
     """
     target_dir = Path(target_dir or paths.sample_data_dir())
     if (target_dir / "README.md").is_file():
+        if not all(unseen_painting(target_dir, artist).is_file() for artist in ARTISTS):
+            write_unseen(target_dir, seed)  # a sample written before unseen/ existed
         return target_dir
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=".sample-"))
