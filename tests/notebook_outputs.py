@@ -24,6 +24,7 @@ from utils import (
     models,
     paths,
     predict,
+    sample_data,
     similar,
     training,
 )
@@ -134,12 +135,16 @@ def _explorer(run_dir: Path) -> str:
 
 
 def _painting(run_dir: Path) -> Path:
-    """The painting section 13 attributes: the ``painting`` parameter, or the first
-    validation painting of the suspected artist."""
+    """The painting section 13 attributes: the ``painting`` parameter; else, on the sample,
+    its unseen painting by the suspected artist; else that artist's first validation
+    painting."""
     settings = _metrics(run_dir)["parameters"]
     if settings["painting"]:
         return paths.resolve(settings["painting"])
     paintings, y_true, _, class_names = _predictions(run_dir)
+    if not settings["data_dir"]:  # <sample>/validation/validation/<Artist>/<file>
+        sample_dir = paths.resolve(paintings[0]).parents[3]
+        return sample_data.unseen_painting(sample_dir, settings["suspected_artist"])
     return predict.example_painting(
         [paths.resolve(p) for p in paintings], y_true, class_names, settings["suspected_artist"]
     )
@@ -150,6 +155,25 @@ def _new_painting(run_dir: Path) -> str:
     trained = predict.load_trained_model(run_dir / "model.keras")
     attribution = predict.attribute(trained, [_painting(run_dir)])
     return predict.format_table(attribution, trained.class_names) + "\n"
+
+
+def _attribution_maps(run_dir: Path) -> str:
+    """The sentence on the new painting's two Grad-CAM maps, from maps recomputed with the
+    saved model: the top answer's, then the claimed painter's or the second choice's."""
+    trained = predict.load_trained_model(run_dir / "model.keras")
+    [answer] = predict.attribute(trained, [_painting(run_dir)])
+    claimed = predict.class_index(
+        trained.class_names, _metrics(run_dir)["parameters"]["suspected_artist"]
+    )
+    first, second = np.argsort(-answer.probabilities)[:2]
+    compared = [int(first), claimed if claimed != first else int(second)]
+    image, _ = images.load_image(_painting(run_dir), trained.image_size, trained.resize_mode)
+    view = training.centre_crop(image[np.newaxis], trained.input_size)[0]
+    maps = [
+        (trained.class_names[i], answer.probabilities[i], explain.grad_cam(trained.model, view, i))
+        for i in compared
+    ]
+    return interpret.attribution_maps(maps, trained.class_names[claimed])
 
 
 def _transfer(run_dir: Path) -> str:
@@ -183,6 +207,7 @@ TRAINED: dict[str, Callable[[Path], str]] = {
     "explore.painting_summary(": _explorer,
     "predict.attribute(trained": _new_painting,
     "similar.describe(": _similar_paintings,
+    "interpret.attribution_maps(": _attribution_maps,
     "interpret.transfer(": _transfer,
 }
 FIRST_LINE_ONLY = {"proba_val = evaluation.predict_proba("}

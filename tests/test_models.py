@@ -1,10 +1,11 @@
 """Every registered model builds, takes uint8 images and gives probabilities."""
 
+import nbformat
 import numpy as np
 import pytest
 
-from utils import models, pretrained, training
-from utils.backend import keras
+from utils import models, pretrained, run_notebook, training
+from utils.backend import keras, tf
 
 
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
@@ -183,3 +184,37 @@ def test_a_head_on_frozen_features_is_the_networks_own_head():
     np.testing.assert_allclose(
         head.predict(features, verbose=0), network.predict(X, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+def notebook_network_cell() -> str:
+    """The source of the chapter's cell that writes out the ``cnn`` network in Keras."""
+    chapter = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    marker = 'network = keras.Model(inputs, outputs, name="cnn")'
+    (source,) = [c.source for c in chapter.cells if c.cell_type == "code" and marker in c.source]
+    return source
+
+
+def test_the_network_cell_of_the_chapter_builds_build_cnn_exactly():
+    """The cell a student edits and build_cnn (which the tests and the results use) agree:
+    the same layers with the same settings and, from the same seed, the same first weights."""
+    namespace = {
+        "keras": keras,
+        "layers": keras.layers,
+        "strategy": tf.distribute.get_strategy(),
+        "crop_size": 0,
+        "image_size": 48,
+        "num_classes": 10,
+        "filters": 16,
+    }
+    keras.utils.set_random_seed(3)
+    exec(notebook_network_cell(), namespace)
+    from_cell = namespace["network"]
+    keras.utils.set_random_seed(3)
+    from_utils = models.build_cnn(48, 10, filters=16)
+
+    assert models.layer_table(from_cell) == models.layer_table(from_utils)
+    assert [layer.get_config() for layer in from_cell.layers] == [
+        layer.get_config() for layer in from_utils.layers
+    ]
+    for mine, theirs in zip(from_cell.get_weights(), from_utils.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)

@@ -102,7 +102,7 @@ def build_brushwork(image_size: int, num_classes: int, filters: int = 32) -> ker
     x = layers.RandomFlip("horizontal", name="flip")(pixels)
     x = _conv_bn_relu(x, filters, "stem", strides=2)
     # A second convolution at this largest scale made training about 1.5 times as slow
-    # and did no better on held-out paintings (README, "Accuracy on real paintings").
+    # and did no better on held-out paintings (docs/results.md, "Accuracy on real paintings").
     x = _conv_bn_relu(x, 2 * filters, "b1_conv1")
     x = layers.MaxPooling2D(2, name="b1_pool")(x)
     for block, width in enumerate((4 * filters, 8 * filters), start=2):
@@ -351,7 +351,7 @@ DESCRIPTIONS = {
             f"The `{name}` network was first trained on the ImageNet photographs. Its layers "
             "are kept, and a new `Dense` softmax layer for the artists goes on top. With "
             "`fine_tune = False` only that new layer learns; with `True` the pretrained "
-            "layers adapt too. Its ImageNet weights are a file you supply (see the README)."
+            "layers adapt too. Its ImageNet weights are a file you supply (see docs/attribution.md)."
         )
         for name in TRANSFER
     },
