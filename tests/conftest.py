@@ -104,3 +104,11 @@ def subset_dir() -> Path:
             f"real paintings not found at {SUBSET_DIR} (only present beside the project's checkout)"
         )
     return SUBSET_DIR
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The worked solutions train about twenty small networks, minutes in all: mark their
+    nbval cells slow, so that make test-all runs them and make test stays short."""
+    for item in items:
+        if item.path.name == "solutions.ipynb":
+            item.add_marker(pytest.mark.slow)
