@@ -43,7 +43,7 @@ def make_command(params_files: list[str], settings: dict[str, object]) -> str:
     """The ``make run`` command a user would type for these files and settings."""
     arguments = [f"-f {file}" for file in params_files]
     arguments += [f"-p {name} {shlex.quote(str(value))}" for name, value in settings.items()]
-    return f'make run PARAMS="{" ".join(arguments)}"'
+    return f'make run PARAMS="{" ".join(arguments)}"' if arguments else "make run"
 
 
 def run(

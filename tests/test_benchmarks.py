@@ -36,6 +36,7 @@ def test_a_row_prints_the_make_run_command_that_reproduces_it(notebook_runs):
         "make run PARAMS=\"-f params/kaggle.yaml -p data_dir '../shared/data/my paintings' "
         '-p seed 1"'
     )
+    assert notebook_runs.make_command([], {}) == "make run"
 
 
 @pytest.mark.parametrize("cache_format", ["npy", "tfrecord", "snapshot"])
