@@ -351,7 +351,8 @@ DESCRIPTIONS = {
             f"The `{name}` network was first trained on the ImageNet photographs. Its layers "
             "are kept, and a new `Dense` softmax layer for the artists goes on top. With "
             "`fine_tune = False` only that new layer learns; with `True` the pretrained "
-            "layers adapt too. Its ImageNet weights are a file you supply (see docs/attribution.md)."
+            "layers adapt too. Its ImageNet weights are a file you supply "
+            "(see docs/attribution.md)."
         )
         for name in TRANSFER
     },
