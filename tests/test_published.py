@@ -15,6 +15,8 @@ ROW = {
     "measured": "2026-11-29",
     "commit": "abc1234",
     "command": 'make run PARAMS="-f params/kaggle.yaml"',
+    "images_seen": 38840,
+    "chosen_on": "training fold 1",
 }
 
 
@@ -32,9 +34,21 @@ def test_recorded_rows_replace_older_ones_and_show_as_a_table(tmp_path):
     assert list(results["rows"]) == ["recipe"]
     table = published.markdown_table(results).splitlines()
     assert table[0] == "Data: the subset."
-    assert table[-1].startswith("| Recipe | 0, 1 | 0.650 ± 0.071 (0.600-0.700) | 0.600 ± 0.071")
-    assert "12.3 min" in table[-1] and "commit abc1234" in table[-1]
-    assert table[-1].endswith('`make run PARAMS="-f params/kaggle.yaml"` |')
+    row = table[4]
+    assert row.startswith("| Recipe | 0, 1 | 0.650 ± 0.071 (0.600-0.700) | 0.600 ± 0.071")
+    assert "| 12.3 min |" in row and "| 38,840 |" in row and row.endswith("| training fold 1 |")
+    assert "`" not in row, "commands go below the table"
+    assert table[-1] == (
+        '- Recipe: `make run PARAMS="-f params/kaggle.yaml"` (commit abc1234, 2026-11-29; '
+        "Some CPU, 2 CPU cores, no GPU; float32)"
+    )
+
+
+def test_settings_chosen_on_the_scored_split_are_flagged():
+    flagged = published.chosen_on(ROW | {"chosen_on": "this split", "chosen_on_scored_split": True})
+    assert flagged == "**this split (flag: the scored split)**"
+    assert published.chosen_on(ROW) == "training fold 1"
+    assert published.chosen_on({}) == "not recorded"
 
 
 def test_machine_and_commit_describe_this_checkout():
