@@ -44,27 +44,20 @@ def fit_like_the_notebook(
     training resumed after (0 for a fresh start)."""
     num_classes = model.output_shape[-1]
     first_epoch = training.resume_point(run_dir)
-    train_data = training.training_batches(
-        X,
-        y,
-        num_classes,
-        batch_size=batch_size,
-        num_epochs=num_epochs,
-        seed=seed,
-        first_epoch=first_epoch,
-        crop_size=crop_size,
-        colour_jitter=colour_jitter,
+    earlier_epochs = training.logged_history(run_dir, first_epoch)
+    train_data = training.TrainingBatches(
+        X, y, num_classes, batch_size, seed, crop_size=crop_size, colour_jitter=colour_jitter
     )
-    model.fit(
+    history = model.fit(
         train_data,
         epochs=num_epochs,
-        steps_per_epoch=training.steps_per_epoch(len(y), batch_size),
         validation_data=validation
         and training.validation_data(
             *validation, num_classes, crop_size=crop_size, batch_size=batch_size
         ),
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
+            training.SetEpoch(train_data),
             training.EpochRandomness(seed),
             keras.callbacks.BackupAndRestore(run_dir / training.CHECKPOINT),
             keras.callbacks.CSVLogger(run_dir / training.TRAINING_LOG, append=True),
@@ -72,4 +65,4 @@ def fit_like_the_notebook(
         shuffle=False,
         verbose=0,
     )
-    return training.read_history(run_dir / training.TRAINING_LOG), first_epoch
+    return training.join_histories(earlier_epochs, history.history), first_epoch

@@ -2,6 +2,7 @@
 
 import base64
 
+import nbformat
 import pytest
 
 from utils import parameters, run_notebook
@@ -23,6 +24,20 @@ def test_the_notebook_declares_a_type_for_every_parameter():
     assert declared["data_dir"] == parameters.Declared("str", "")
     assert declared["learning_rate"].type_name == "float"
     assert declared["cosine_decay"].type_name == "bool"
+
+
+def test_the_parameters_cell_opens_with_a_basic_group_of_at_most_ten_lines():
+    """A student meets a short group of the settings a first run changes; the advanced group
+    follows in the same cell, marked, so that papermill still injects after it."""
+    notebook = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    basic, advanced = cell.source.split("\n\n# Advanced settings")
+    assert basic.startswith("# Basic settings\n") and len(basic.splitlines()) <= 10
+    assert {"data_dir", "image_size", "model", "num_epochs"} <= {
+        line.split(":")[0] for line in basic.splitlines()[1:]
+    }
+    for line in (basic + advanced).splitlines()[1:]:
+        assert not line or line.startswith("#") or "  # " in line, f"no comment: {line}"
 
 
 @pytest.mark.parametrize(

@@ -438,3 +438,88 @@ def test_pooled_features_of_mirrored_images_are_those_of_the_flipped_pixels():
         flipped, training.pooled_features(network, X[:, :, ::-1].copy(), "pooled"), rtol=1e-6
     )
     assert not np.allclose(plain, flipped)
+
+
+def test_the_py_dataset_gives_the_batches_of_training_batches_in_any_reading_order():
+    """``TrainingBatches`` is what ``fit`` trains on; its batches are those of the stream
+    the recorded results were trained with, whichever batches Keras reads first or again."""
+    X, y = tiny_problem()
+    stream = epoch_batches(X, y, seed=5)
+    dataset = training.TrainingBatches(X, y, 3, 8, seed=5, crop_size=12, colour_jitter=0.2)
+    assert len(dataset) == 3
+    for epoch in (2, 0, 1):
+        dataset.epoch = epoch
+        for index in (1, 0, 2, 0):
+            images, labels = dataset[index]
+            np.testing.assert_array_equal(images, stream[3 * epoch + index][0])
+            np.testing.assert_array_equal(labels, stream[3 * epoch + index][1])
+
+
+def test_the_feature_py_dataset_gives_the_batches_of_feature_batches():
+    count, classes = 40, 4
+    features = np.random.default_rng(1).random((count, 3), dtype=np.float32)
+    y = np.arange(count) % classes
+    stream = training.feature_batches(features, -features, y, classes, 16, num_epochs=2, seed=3)
+    expected = [(f.numpy(), labels.numpy()) for f, labels in stream]
+    dataset = training.FeatureBatches(features, -features, y, classes, 16, seed=3)
+    for epoch in (1, 0):
+        dataset.epoch = epoch
+        for index in range(3):
+            np.testing.assert_array_equal(dataset[index][0], expected[3 * epoch + index][0])
+            np.testing.assert_array_equal(dataset[index][1], expected[3 * epoch + index][1])
+
+
+def test_fit_on_the_py_dataset_trains_exactly_as_on_the_stream(tmp_path):
+    """Three epochs through ``fit`` with ``TrainingBatches`` and ``SetEpoch`` end with the
+    weights and history of the same three epochs fed from ``training_batches``."""
+    X, y = tiny_problem()
+    X = X.repeat(2, axis=1).repeat(2, axis=2)  # 32 px, cropped to 24: brushwork's smallest
+
+    def trained(use_py_dataset: bool):
+        training.set_seed(2)
+        model = compile_like_the_notebook(models.build_model("brushwork", 24, 3, filters=4))
+        callbacks = [training.EpochRandomness(2)]
+        if use_py_dataset:
+            data = training.TrainingBatches(X, y, 3, 8, seed=2, crop_size=24, colour_jitter=0.2)
+            callbacks.append(training.SetEpoch(data))
+            history = model.fit(data, epochs=3, shuffle=False, callbacks=callbacks, verbose=0)
+        else:
+            data = training.training_batches(
+                X, y, 3, 8, num_epochs=3, seed=2, crop_size=24, colour_jitter=0.2
+            )
+            history = model.fit(
+                data, epochs=3, steps_per_epoch=3, shuffle=False, callbacks=callbacks, verbose=0
+            )
+        return model.get_weights(), history.history
+
+    (new_weights, new_history), (old_weights, old_history) = trained(True), trained(False)
+    assert new_history == old_history
+    for a, b in zip(new_weights, old_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_fresh_fit_starts_a_new_log_and_a_resumed_one_keeps_the_earlier_epochs(tmp_path):
+    log = tmp_path / training.TRAINING_LOG
+    log.write_text("epoch,loss\n0,2.0\n1,1.5\n")
+    assert training.logged_history(tmp_path, 2) == {"loss": [2.0, 1.5]}
+    assert log.exists()
+    assert training.logged_history(tmp_path, 0) == {}
+    assert not log.exists()
+
+
+def test_histories_join_epoch_after_epoch_with_metrics_sorted_by_name():
+    earlier = {"loss": [2.0], "accuracy": [0.1]}
+    later = {"accuracy": [0.5, 0.6], "loss": [1.0, 0.9]}
+    joined = training.join_histories(earlier, later)
+    assert joined == {"accuracy": [0.1, 0.5, 0.6], "loss": [2.0, 1.0, 0.9]}
+    assert list(joined) == ["accuracy", "loss"]
+
+
+def test_features_for_validation_are_what_fit_and_evaluate_both_take():
+    head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    head.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    features = np.random.default_rng(0).random((10, 3), dtype=np.float32)
+    data = training.feature_validation_data(features, np.arange(10) % 2, 2, batch_size=4)
+    assert [len(x) for x, _ in data] == [4, 4, 2]
+    loss, accuracy = head.evaluate(data, verbose=0)
+    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)

@@ -163,16 +163,6 @@ def most_confused_pairs(
     return pairs[:count]
 
 
-def format_confused_pairs(pairs: list[tuple[str, str, int, int]]) -> str:
-    """The most confused pairs as readable lines."""
-    if not pairs:
-        return "No artist was mistaken for another."
-    return "\n".join(
-        f"{a} <-> {b}: {ab + ba} mistakes ({ab} {a} called {b}, {ba} {b} called {a})"
-        for a, b, ab, ba in pairs
-    )
-
-
 def reliability(y_true: np.ndarray, proba: np.ndarray, num_bins: int = 10) -> dict:
     """Calibration: per confidence bin, the mean confidence, the accuracy and the count.
 

@@ -4,6 +4,7 @@ training batches, the validation data, and the state a resumed training starts f
 import csv
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -159,6 +160,53 @@ def epoch_order(num_images: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_images)
 
 
+class Augmentation(NamedTuple):
+    """The random choices ``augment`` makes for one batch: crop corners and colour factors."""
+
+    tops: np.ndarray | None
+    lefts: np.ndarray | None
+    factors: np.ndarray | None
+
+
+def draw_augmentation(
+    rng: np.random.Generator,
+    count: int,
+    height: int,
+    width: int,
+    crop_size: int,
+    colour_jitter: float,
+) -> Augmentation:
+    """Draw from ``rng`` the crops and colour factors of ``count`` images, in ``augment``'s
+    order: tops, lefts, then the brightness, contrast and saturation factors."""
+    tops = lefts = factors = None
+    if crop_size:
+        tops = rng.integers(0, height - crop_size + 1, count)
+        lefts = rng.integers(0, width - crop_size + 1, count)
+    if colour_jitter:
+        factors = rng.uniform(1 - colour_jitter, 1 + colour_jitter, (3, count, 1, 1, 1))
+    return Augmentation(tops, lefts, factors)
+
+
+def apply_augmentation(images: np.ndarray, drawn: Augmentation, crop_size: int) -> np.ndarray:
+    """``images`` cropped and colour-jittered as ``drawn`` says (uint8 in, uint8 out)."""
+    if drawn.tops is not None:
+        images = np.stack(
+            [
+                image[top : top + crop_size, left : left + crop_size]
+                for image, top, left in zip(images, drawn.tops, drawn.lefts, strict=True)
+            ]
+        )
+    if drawn.factors is not None:
+        factors = drawn.factors.astype(np.float32)
+        pixels = images.astype(np.float32) * factors[0]
+        mean = pixels.mean(axis=(1, 2, 3), keepdims=True)
+        pixels = mean + (pixels - mean) * factors[1]
+        grey = pixels.mean(axis=-1, keepdims=True)
+        pixels = grey + (pixels - grey) * factors[2]
+        images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return images
+
+
 def augment(
     images: np.ndarray, rng: np.random.Generator, crop_size: int, colour_jitter: float
 ) -> np.ndarray:
@@ -170,24 +218,8 @@ def augment(
     change of brightness, contrast and saturation (0 for none).
     """
     count, height, width = images.shape[:3]
-    if crop_size:
-        tops = rng.integers(0, height - crop_size + 1, count)
-        lefts = rng.integers(0, width - crop_size + 1, count)
-        images = np.stack(
-            [
-                image[top : top + crop_size, left : left + crop_size]
-                for image, top, left in zip(images, tops, lefts, strict=True)
-            ]
-        )
-    if colour_jitter:
-        factors = rng.uniform(1 - colour_jitter, 1 + colour_jitter, (3, count, 1, 1, 1))
-        pixels = images.astype(np.float32) * factors[0].astype(np.float32)
-        mean = pixels.mean(axis=(1, 2, 3), keepdims=True)
-        pixels = mean + (pixels - mean) * factors[1].astype(np.float32)
-        grey = pixels.mean(axis=-1, keepdims=True)
-        pixels = grey + (pixels - grey) * factors[2].astype(np.float32)
-        images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return images
+    drawn = draw_augmentation(rng, count, height, width, crop_size, colour_jitter)
+    return apply_augmentation(images, drawn, crop_size)
 
 
 def training_batches(
@@ -224,6 +256,116 @@ def training_batches(
         tf.TensorSpec((None, num_classes), tf.float32),
     )
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """One epoch of training batches for ``fit``, as ``training_batches`` makes them.
+
+    Batch ``index`` is a function of ``seed``, ``index`` and ``epoch`` alone: the paintings
+    of ``epoch_order`` from ``index * batch_size`` on, augmented (``augment``) by the
+    generator seeded with ``seed`` and the epoch, advanced over the batches before it. Keras
+    reads a batch or two before training starts, and may read again; neither changes any
+    batch. ``SetEpoch`` sets ``epoch`` from Keras's own epoch number, so a resumed run shows
+    epoch *k* exactly the batches it would have shown without the interruption. One worker:
+    batches are made when asked for, never ahead into an epoch not yet set.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        seed: int,
+        crop_size: int = 0,
+        colour_jitter: float = 0.0,
+    ) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.X, self.y, self.batch_size, self.seed = X, y, batch_size, seed
+        self.crop_size, self.colour_jitter = crop_size, colour_jitter
+        self.labels = keras.utils.to_categorical(y, num_classes).astype(np.float32)
+        self.epoch = 0
+        self._plan: tuple[int, np.ndarray, list[Augmentation]] | None = None
+
+    def __len__(self) -> int:
+        return steps_per_epoch(len(self.y), self.batch_size)
+
+    def _epoch_plan(self) -> tuple[np.ndarray, list[Augmentation]]:
+        """The epoch's order and every batch's random choices, drawn once per epoch."""
+        if self._plan is None or self._plan[0] != self.epoch:
+            order = epoch_order(len(self.y), self.seed, self.epoch)
+            rng = np.random.default_rng([self.seed, self.epoch, 1])
+            height, width = self.X.shape[1:3]
+            drawn = [
+                draw_augmentation(
+                    rng,
+                    len(order[start : start + self.batch_size]),
+                    height,
+                    width,
+                    self.crop_size,
+                    self.colour_jitter,
+                )
+                for start in range(0, len(order), self.batch_size)
+            ]
+            self._plan = (self.epoch, order, drawn)
+        return self._plan[1], self._plan[2]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        order, drawn = self._epoch_plan()
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        images = apply_augmentation(np.asarray(self.X[chosen]), drawn[index], self.crop_size)
+        return np.ascontiguousarray(images), self.labels[chosen]
+
+
+class FeatureBatches(keras.utils.PyDataset):
+    """``TrainingBatches`` for a head trained on features computed once, as
+    ``feature_batches`` makes them: each painting once per epoch, in ``epoch_order``, as
+    itself or mirrored (``flipped_features``) by a coin that depends only on ``seed`` and
+    the epoch. ``SetEpoch`` sets ``epoch``."""
+
+    def __init__(
+        self,
+        features: np.ndarray,
+        flipped_features: np.ndarray,
+        y: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.features, self.flipped_features = features, flipped_features
+        self.y, self.batch_size, self.seed = y, batch_size, seed
+        self.labels = keras.utils.to_categorical(y, num_classes).astype(np.float32)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return steps_per_epoch(len(self.y), self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        order = epoch_order(len(self.y), self.seed, self.epoch)
+        mirrored = np.random.default_rng([self.seed, self.epoch, 1]).random(len(self.y)) < 0.5
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        features = np.where(
+            mirrored[chosen, None], self.flipped_features[chosen], self.features[chosen]
+        )
+        return features, self.labels[chosen]
+
+
+class SetEpoch(keras.callbacks.Callback):
+    """Tells a ``TrainingBatches`` or ``FeatureBatches`` which epoch Keras is starting.
+
+    Keras's own epoch number is the one to trust: after a resume it starts where the
+    checkpoint ended, and ``PyDataset.on_epoch_end`` is also called once before the first
+    epoch, so a counter kept by the data set would drift.
+    """
+
+    def __init__(self, batches: "TrainingBatches | FeatureBatches") -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Set the data set's epoch before Keras asks for its first batch."""
+        self.batches.epoch = epoch
 
 
 def pooled_features(
@@ -345,6 +487,16 @@ def validation_data(
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
 
 
+def feature_validation_data(
+    features: np.ndarray, y_val: np.ndarray, num_classes: int, batch_size: int = 32
+) -> tf.data.Dataset:
+    """``validation_data`` for a head trained on features computed once: batches of the
+    validation paintings' features and one-hot labels, which ``fit`` and ``evaluate`` take
+    alike (a tuple would be one input of two tensors to ``evaluate``)."""
+    labels = keras.utils.to_categorical(y_val, num_classes).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size)
+
+
 def _checkpointed_epochs(folder: Path) -> int:
     try:
         return int(json.loads((folder / "training_metadata.json").read_text()).get("epoch", 0))
@@ -386,6 +538,28 @@ def read_history(path: Path) -> dict[str, list[float]]:
         for name in names
         if any(row[name] != "NA" for row in rows)
     }
+
+
+def logged_history(run_dir: Path, first_epoch: int) -> dict[str, list[float]]:
+    """The history of the epochs trained before this ``fit``: those an interrupted run
+    completed (``first_epoch``, from ``resume_point``), read from its training log.
+
+    A fresh start (``first_epoch`` 0) removes the log instead, so that re-running an edited
+    network's ``fit`` never mixes two networks in one history.
+    """
+    log = Path(run_dir) / TRAINING_LOG
+    if not first_epoch:
+        log.unlink(missing_ok=True)
+        return {}
+    return read_history(log)
+
+
+def join_histories(*parts: dict[str, list[float]]) -> dict[str, list[float]]:
+    """One history from consecutive ones (``History.history`` dictionaries or
+    ``logged_history``), each metric's epochs in order, the metrics sorted by name as
+    Keras's ``CSVLogger`` writes them."""
+    names = sorted({name for part in parts for name in part})
+    return {name: [float(v) for part in parts for v in part.get(name, [])] for name in names}
 
 
 def phases(num_epochs: int, head_epochs: int) -> list[str]:
