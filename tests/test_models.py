@@ -70,7 +70,8 @@ def test_layer_table_lists_layers_and_total():
 
 
 @pytest.mark.parametrize("name", sorted(models.TRANSFER))
-@pytest.mark.parametrize("fine_tune", [False, True])
+# Fine-tuning trains the whole downloaded-weights backbone (a minute for both): make test-all.
+@pytest.mark.parametrize("fine_tune", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_transfer_models_build_and_train_a_step(name, fine_tune, tmp_path):
     from notebook_training import compile_like_the_notebook, fit_like_the_notebook
 
@@ -218,3 +219,14 @@ def test_the_network_cell_of_the_chapter_builds_build_cnn_exactly():
     ]
     for mine, theirs in zip(from_cell.get_weights(), from_utils.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_lists_of_choices_name_what_the_modules_build():
+    """``utils/choices.py`` holds the parameters' choices without loading TensorFlow; they
+    must name exactly what ``models`` and ``pretrained`` build."""
+    from utils import choices, pretrained
+
+    assert tuple(models.BUILDERS) == choices.FROM_SCRATCH
+    assert tuple(models.TRANSFER) == choices.DOWNLOADED
+    assert pretrained.NUM_BLOCKS == choices.PRETRAINED_BLOCKS
+    assert set(choices.MIN_INPUT_SIZE) == set(choices.MODEL_NAMES)

@@ -30,6 +30,71 @@ def test_unknown_names_and_wrong_types_stop_before_any_run(tmp_path, monkeypatch
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["-p", "learning_rate", "-1e-3"], "learning_rate must be a positive number"),
+        (["-p", "learning_rate", "-inf"], "learning_rate must be a positive number"),
+        (["-p", "image_size", "-5"], "image_size must lie between 8 and 1024"),
+        (["-p", "image_size", "32", "-p", "crop_size", "64"], "crop_size must be 0 (off)"),
+        (["-p", "model", "resnet"], "model must be one of"),
+    ],
+)
+def test_range_errors_and_negative_numbers_stop_in_the_runner_before_any_kernel(
+    tmp_path, monkeypatch, capsys, arguments, named
+):
+    """A negative number is a value, not an option; a value out of range is refused by the
+    runner itself, in a second, before a kernel starts or a folder is made."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+
+    def no_kernel(*_):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(run_notebook, "execute", no_kernel)
+    assert run_notebook.main(arguments) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("Invalid parameters:") and named in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_parameter_pairs_take_the_two_words_after_p_whatever_they_look_like():
+    pairs, rest = run_notebook.parameter_pairs(
+        ["-p", "learning_rate", "-inf", "-f", "a.yaml", "--parameters", "seed", "-1"]
+    )
+    assert pairs == [["learning_rate", "-inf"], ["seed", "-1"]]
+    assert rest == ["-f", "a.yaml"]
+    assert run_notebook.parameter_pairs(["-p", "seed"]) == ([], ["-p", "seed"])
+
+
+def test_checking_settings_loads_no_tensorflow():
+    """The runner checks ranges and choices without TensorFlow, which takes seconds to load."""
+    code = (
+        "import sys; from utils import parameters, run_notebook; "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_checks_read_only_the_settings_the_runner_knows_they_read():
+    """``parameters.CHECKED`` lists every setting ``validate`` reads, so that the runner
+    knows when a notebook declares enough of them to be checked before it runs."""
+    defaults = {
+        name: declaration.default
+        for name, declaration in parameters.declared(run_notebook.NOTEBOOK).items()
+    }
+
+    read = set()
+
+    class Recording(dict):
+        def __getitem__(self, name):
+            read.add(name)
+            return super().__getitem__(name)
+
+    parameters.validate(Recording(defaults | {"run_name": "named"}))
+    assert read == set(parameters.CHECKED)
+
+
 def test_a_parameters_file_cannot_run_code(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
     monkeypatch.chdir(tmp_path)

@@ -17,9 +17,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from utils import MAX_PIXELS, paths
+from utils.choices import RESIZE_MODES
 
 DEFAULT_MAX_PIXELS = MAX_PIXELS
-RESIZE_MODES = ("squash", "crop")
 _REDUCED_JPEG_FLAGS = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
     (4, cv2.IMREAD_REDUCED_COLOR_4),

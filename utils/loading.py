@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from utils import cache, dataset, images, paths
+from utils.choices import DATA_MODES
 
 # Bump when a change to decoding, resizing or the cache's format makes old entries wrong.
 LOADER_VERSION = 2
-DATA_MODES = ("auto", "memory", "disk")
 # auto keeps the arrays on disk when they would take more than this share of free memory.
 MEMORY_SHARE = 1 / 3
 

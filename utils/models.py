@@ -14,6 +14,12 @@ from pathlib import Path
 from utils import paths, pretrained
 from utils.backend import keras
 
+# Re-exported: the notebook and its tests name them through models.
+from utils.choices import MIN_INPUT_SIZE as MIN_INPUT_SIZE
+from utils.choices import MODEL_NAMES as MODEL_NAMES
+from utils.choices import PRETRAINED as PRETRAINED
+from utils.choices import trains_on_features as trains_on_features
+
 layers = keras.layers
 
 
@@ -239,16 +245,8 @@ def build_efficientnet_lite0(
     return keras.Model(inputs, outputs, name="efficientnet_lite0_artists")
 
 
-# Networks that train in two phases: the new head on the frozen base, then the top blocks.
-PRETRAINED = ("efficientnet_lite0",)
 # The layer of a PRETRAINED network whose output (the pooled ImageNet features) feeds the head.
 FEATURES_LAYER = "average"
-
-
-def trains_on_features(name: str, unfreeze_blocks: int) -> bool:
-    """Whether the run never trains the pretrained base (``unfreeze_blocks`` 0), so that its
-    features can be computed once and only the head learns."""
-    return name in PRETRAINED and unfreeze_blocks == 0
 
 
 def head_of(network: keras.Model) -> keras.Model:
@@ -259,20 +257,6 @@ def head_of(network: keras.Model) -> keras.Model:
     inputs = keras.Input(shape=features.shape[1:], name="imagenet_features")
     x = network.get_layer("dropout")(inputs)
     return keras.Model(inputs, network.get_layer("artist")(x), name="head")
-
-
-MODEL_NAMES = (*BUILDERS, *PRETRAINED, *TRANSFER)
-# The smallest input side each network takes: its poolings and strides must leave a pixel,
-# and Keras builds its ImageNet applications from 32 px up.
-MIN_INPUT_SIZE = {
-    "shallow": 1,
-    "lenet": 4,
-    "cnn": 8,
-    "brushwork": 16,
-    "efficientnet_lite0": 32,
-    "mobilenetv2": 32,
-    "efficientnetb0": 32,
-}
 
 
 def build_model(

@@ -216,6 +216,24 @@ def show_cell_output() -> None:
     logging.getLogger("papermill").addFilter(_only_cell_output)
 
 
+def parameter_pairs(argv: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The ``-p NAME VALUE`` pairs of ``argv``, and the arguments left for argparse.
+
+    Taken out first because argparse reads a value such as ``-1e-3`` or ``-inf`` as an
+    option and refuses the pair; here the two words after ``-p`` are always its name and
+    value. An incomplete pair is left for argparse to report.
+    """
+    pairs, rest, index = [], [], 0
+    while index < len(argv):
+        if argv[index] in ("-p", "--parameters") and index + 2 < len(argv):
+            pairs.append([argv[index + 1], argv[index + 2]])
+            index += 3
+        else:
+            rest.append(argv[index])
+            index += 1
+    return pairs, rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, execute the notebook into its own run folder, say where it went."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -240,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or killed run"
     )
-    args = parser.parse_args(argv)
+    pairs, rest = parameter_pairs(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
+    args.parameters = pairs + args.parameters
     show_cell_output()
     declared = parameters.declared(args.notebook)
     run_dir = None
@@ -250,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             values = prepare_resume(run_dir, declared)
         else:
             values = parameters.collect(args.parameters_file, args.parameters, declared)
+        if set(parameters.CHECKED) <= set(declared):
+            defaults = {name: declaration.default for name, declaration in declared.items()}
+            parameters.validate(defaults | values)
     except parameters.ParameterError as error:
         print(error, file=sys.stderr)
         return 2

@@ -9,10 +9,8 @@ from typing import NamedTuple
 import numpy as np
 
 from utils.backend import keras, tf
+from utils.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-DISTRIBUTIONS = ("auto", "none", "mirrored")
 # CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # Keras's CSVLogger appends each completed epoch here, so the history survives interruption.
