@@ -1,10 +1,12 @@
 """Decoding by content, colour order, resizing, and the bad-input suite."""
 
 import io
+import os
 import struct
 import subprocess
 import sys
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -275,3 +277,20 @@ def test_first_readable_passes_over_unreadable_files(tmp_path):
     assert path == good and image.shape == (30, 40, 3)
     with pytest.raises(images.UnreadableImageError, match="none of the 1 files"):
         images.first_readable([broken])
+
+
+def test_a_fifo_or_a_folder_is_refused_at_once_and_named(tmp_path):
+    """Reading a FIFO used to wait for a writer forever (``make predict`` hung on one)."""
+    fifo = tmp_path / "painting.jpg"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.jpg"
+    folder.mkdir()
+    good = write_jpeg(tmp_path / "good.jpg", solid((200, 30, 30)))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loaded = pool.submit(images.load_images, [fifo, good, folder], 16).result(timeout=30)
+    assert loaded.kept.tolist() == [1]
+    assert [(item.path, item.reason) for item in loaded.skipped] == [
+        (fifo, "not a regular file (a FIFO)"),
+        (folder, "not a regular file (a folder)"),
+    ]
+    assert images.read_sizes([fifo, good]).tolist() == [[0, 0], [40, 60]]

@@ -2,6 +2,7 @@
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -165,6 +166,10 @@ def test_class_index_and_example_painting(tmp_path):
         ValueError, match="'Renoir' is not one of the 3 artists: Cezanne, Degas, Monet"
     ):
         predict.class_index(NAMES, "Renoir")
+    with pytest.raises(ValueError, match="did you mean 'Monet'"):
+        predict.class_index(NAMES, "Monnet")
+    with pytest.raises(ValueError, match="did you mean 'Degas'"):
+        predict.class_index(NAMES, "degas")
     files = [tmp_path / f"{i}.jpg" for i in range(4)]
     labels = np.array([0, 2, 1, 2])
     assert predict.example_painting(files, labels, NAMES, "Monet") == files[1]
@@ -196,3 +201,28 @@ def test_damaged_model_files_are_explained_in_one_line(tmp_path, capsys, damage,
     assert predict.main([str(tmp_path / "x.jpg"), "--model", str(model_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert message.split(",")[0] in error and "\n" not in error
+
+
+def test_a_fifo_among_the_paintings_is_named_not_waited_on(tmp_path, paintings, capsys):
+    model_path = save_trained(tmp_path / "run")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    arguments = [str(fifo), str(paintings["jpeg"]), "--model", str(model_path)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(predict.main, arguments).result(timeout=60) == 0
+    printed = capsys.readouterr().out
+    assert "pipe.jpg" in printed and "not a regular file (a FIFO)" in printed
+
+
+def test_the_painting_and_the_claimed_artist_are_checked_before_any_training(tmp_path):
+    """A typo in ``suspected_artist`` or a ``painting`` that is no file used to surface only
+    after the whole training; the notebook checks both as soon as it knows the artists."""
+    painting = write_jpeg(tmp_path / "canvas.jpg", noise_image(1))
+    predict.check_request(str(painting), "Monet", NAMES)
+    predict.check_request("", "Monet", NAMES)  # no file named: the notebook picks one
+    with pytest.raises(ValueError, match="did you mean 'Monet'"):
+        predict.check_request("", "Monte", NAMES)
+    with pytest.raises(ValueError, match=r"painting .*missing\.jpg does not exist"):
+        predict.check_request(str(tmp_path / "missing.jpg"), "Monet", NAMES)
+    with pytest.raises(ValueError, match="is a folder, not an image file"):
+        predict.check_request(str(tmp_path), "Monet", NAMES)

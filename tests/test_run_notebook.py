@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import write_notebook
 
-from utils import parameters, run_notebook, runs
+from utils import parameters, run_notebook, runs, sample_data
 
 HOSTILE = '"; __import__("os").system("touch pwned"); "'
 
@@ -322,3 +322,24 @@ def test_a_full_disk_keeps_the_last_complete_notebook(tmp_path, monkeypatch, cap
     assert "no space left on the disk that holds" in capsys.readouterr().err
     nbformat.read(run_dir / "notebook.ipynb", as_version=4)  # complete, valid JSON
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("suspected_artist", "Renior", "did you mean 'Renoir'?"),
+        ("painting", "no/such/painting.jpg", "does not exist"),
+    ],
+)
+def test_a_misspelt_artist_or_a_missing_painting_stops_before_training(
+    tmp_path, monkeypatch, capsys, setting, value, named
+):
+    """Both used to be found only in section 13, after the whole training."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    data = sample_data.generate(tmp_path / "tiny", train_per_class=2, val_per_class=1)
+    arguments = ["-p", "data_dir", str(data), "-p", setting, value, "-p", "run_name", "typo"]
+    assert run_notebook.main(arguments) == 1
+    assert named in capsys.readouterr().err
+    run_dir = tmp_path / "out" / "typo"
+    assert runs.read_status(run_dir)["status"] == runs.FAILED
+    assert not (run_dir / "training_log.csv").exists() and not (run_dir / "model.keras").exists()

@@ -6,6 +6,7 @@ resizes, so a thread pool loads images in parallel.
 
 import io
 import os
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,11 +159,39 @@ def resize(image: np.ndarray, image_size: int, mode: str = "squash") -> np.ndarr
     return np.ascontiguousarray(resized[top : top + image_size, left : left + image_size])
 
 
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of a regular file; anything else is refused with what it is.
+
+    The file is opened without blocking and checked before a byte is read: reading a FIFO
+    would wait for a writer forever, and a device might never end.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+            raise UnreadableImageError(f"not a regular file ({kind})")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(descriptor)
+
+
 def load_image(
     path: Path, image_size: int, mode: str = "squash", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Load one file as a square RGB uint8 array, with its original (height, width)."""
-    image, original = _decode_with_size(Path(path).read_bytes(), image_size, max_pixels)
+    image, original = _decode_with_size(read_file(path), image_size, max_pixels)
     return resize(image, image_size, mode), (int(original[0]), int(original[1]))
 
 
@@ -173,7 +202,7 @@ def first_readable(paths: Sequence[Path]) -> tuple[Path, np.ndarray]:
     """
     for path in paths:
         try:
-            return Path(path), decode_rgb(Path(path).read_bytes())
+            return Path(path), decode_rgb(read_file(path))
         except (UnreadableImageError, OSError, cv2.error):
             continue
     raise UnreadableImageError(f"none of the {len(paths)} files could be read")
@@ -228,7 +257,10 @@ def read_sizes(paths: Sequence[Path]) -> np.ndarray:
     """
     sizes = np.zeros((len(paths), 2), dtype=np.int64)
     for index, path in enumerate(paths):
-        sizes[index] = header_size(Path(path).read_bytes()) or (0, 0)
+        try:
+            sizes[index] = header_size(read_file(path)) or (0, 0)
+        except (UnreadableImageError, OSError):
+            continue
     return sizes
 
 

@@ -11,6 +11,7 @@ cannot run arbitrary code.
 """
 
 import argparse
+import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -153,10 +154,27 @@ def load_trained_model(model_path: Path) -> TrainedModel:
 def class_index(class_names: list[str], artist: str) -> int:
     """Position of ``artist`` in the class list, with a clear error if it is not there."""
     if artist not in class_names:
+        folded = {name.casefold(): name for name in class_names}
+        close = difflib.get_close_matches(artist.casefold(), list(folded), n=1, cutoff=0.6)
+        hint = f"; did you mean {folded[close[0]]!r}?" if close else ""
         raise ValueError(
-            f"{artist!r} is not one of the {len(class_names)} artists: {', '.join(class_names)}"
+            f"{artist!r} is not one of the {len(class_names)} artists: "
+            f"{', '.join(class_names)}{hint}"
         )
     return class_names.index(artist)
+
+
+def check_request(painting: str, suspected_artist: str, class_names: list[str]) -> None:
+    """Refuse, before any training, a ``painting`` that is not an existing file and a
+    ``suspected_artist`` that is not in the class list (naming the closest artist)."""
+    class_index(class_names, suspected_artist)
+    if not painting:
+        return
+    path = paths.resolve(painting)
+    if path.is_dir():
+        raise ValueError(f"painting {paths.display(path)} is a folder, not an image file")
+    if not path.exists():
+        raise ValueError(f"painting {paths.display(path)} does not exist")
 
 
 def example_painting(
