@@ -181,11 +181,28 @@ def test_class_index_and_example_painting(tmp_path):
     [
         (lambda run: (run / "model.keras").write_bytes(b"PK\x03\x04 truncated"), "not a usable"),
         (lambda run: (run / "model.keras").write_bytes(b""), "not a usable"),
+        (lambda run: (run / "model.keras").write_text("hello"), "is not a usable Keras model: a"),
         (lambda run: (run / predict.MODEL_INFO).write_text("{not json"), "not readable JSON"),
         (lambda run: (run / predict.MODEL_INFO).write_text("[1, 2]"), "lacks a valid"),
         (
             lambda run: (run / predict.MODEL_INFO).write_text('{"class_names": "Monet"}'),
             "class_names, image_size, resize_mode",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES, 100000, "crop", "shallow", ""),
+            "image_size must lie between 8 and 1024",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES, -5, "crop", "shallow", ""),
+            "image_size must lie between 8 and 1024",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES, 16, "bogus", "shallow", ""),
+            "resize_mode must be one of squash, crop",
+        ),
+        (
+            lambda run: predict.write_model_info(run, [1, 2, 3], 16, "crop", "shallow", ""),
+            "class_names must be a list of artists' names",
         ),
         (
             lambda run: predict.write_model_info(run, NAMES[:2], 16, "crop", "shallow", ""),
@@ -201,6 +218,7 @@ def test_damaged_model_files_are_explained_in_one_line(tmp_path, capsys, damage,
     assert predict.main([str(tmp_path / "x.jpg"), "--model", str(model_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert message.split(",")[0] in error and "\n" not in error
+    assert "File not found" not in error, "the file is there"
 
 
 def test_a_fifo_among_the_paintings_is_named_not_waited_on(tmp_path, paintings, capsys):

@@ -300,6 +300,19 @@ def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys, st
     assert "not a run folder made by make run" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("request_text", ["[1, 2]", '{"parameters": [1]}', '"text"'])
+def test_resume_of_a_damaged_request_file_says_so_in_one_line(
+    tmp_path, monkeypatch, capsys, request_text
+):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    run_dir = runs.create_run_dir("damaged", tmp_path / "out")
+    (run_dir / run_notebook.REQUEST_FILE).write_text(request_text)
+    runs.write_status(run_dir, runs.INTERRUPTED)
+    assert run_notebook.main(["--resume", str(run_dir)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "does not hold a run's parameters" in error and "\n" not in error
+
+
 def test_a_full_disk_keeps_the_last_complete_notebook(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
     notebook = tiny_notebook(tmp_path / "tiny.ipynb")

@@ -1,6 +1,7 @@
 """A sweep runs every combination, records a failed run as failed, and summarises."""
 
 import csv
+import json
 import os
 import signal
 import threading
@@ -164,6 +165,17 @@ def test_hostile_or_malformed_sweep_files_are_refused(tmp_path, monkeypatch, cap
     message = capsys.readouterr().err.strip()
     assert message.startswith(str(config)) and "\n" not in message
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/elsewhere", ".hidden"])
+def test_a_sweep_name_is_a_folder_name_never_a_path(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    config = tmp_path / "escape.yaml"
+    config.write_text(f"name: {json.dumps(name)}\ngrid:\n  model: [cnn]\n")
+    assert sweep.main([str(config)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "the sweep's name" in message and "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["escape.yaml"]
 
 
 def test_combinations_and_run_names():

@@ -24,6 +24,8 @@ MIN_INPUT_SIZE = {
     "mobilenetv2": 32,
     "efficientnetb0": 32,
 }
+# The sides, in pixels, a painting may be resized to.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 # EfficientNet-Lite0's blocks of convolutions, which fine-tuning unfreezes from the top.
 PRETRAINED_BLOCKS = 16
 OPTIMIZERS = ("sgd", "adam", "adamw")

@@ -203,7 +203,10 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     for name, allowed in allowed_values.items():
         need(settings[name] in allowed, f"{name} must be one of {', '.join(allowed)}")
     image_size, crop_size = settings["image_size"], settings["crop_size"]
-    need(8 <= image_size <= 1024, "image_size must lie between 8 and 1024")
+    need(
+        choices.MIN_IMAGE_SIZE <= image_size <= choices.MAX_IMAGE_SIZE,
+        f"image_size must lie between {choices.MIN_IMAGE_SIZE} and {choices.MAX_IMAGE_SIZE}",
+    )
     need(
         crop_size == 0 or 8 <= crop_size <= image_size,
         f"crop_size must be 0 (off) or lie between 8 and image_size ({image_size}), not "

@@ -14,6 +14,7 @@ import argparse
 import difflib
 import json
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from utils import evaluation, images, paths, runs, similar
 from utils.backend import keras
+from utils.choices import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, RESIZE_MODES
 
 MODEL_INFO = "model_info.json"
 HONEST_NOTE = (
@@ -108,6 +110,18 @@ def _read_model_info(info_path: Path) -> dict:
     ]
     if wrong:
         raise ModelFileError(f"{info_path} lacks a valid {', '.join(wrong)}.")
+    problems = []
+    names = info["class_names"]
+    if not names or not all(isinstance(name, str) and name for name in names):
+        problems.append("class_names must be a list of artists' names")
+    elif len(set(names)) != len(names):
+        problems.append("class_names must not repeat an artist")
+    if not MIN_IMAGE_SIZE <= info["image_size"] <= MAX_IMAGE_SIZE:
+        problems.append(f"image_size must lie between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}")
+    if info["resize_mode"] not in RESIZE_MODES:
+        problems.append(f"resize_mode must be one of {', '.join(RESIZE_MODES)}")
+    if problems:
+        raise ModelFileError(f"{info_path}: {'; '.join(problems)}.")
     return info
 
 
@@ -128,6 +142,11 @@ def load_trained_model(model_path: Path) -> TrainedModel:
             "trained with. Models saved by the notebook always have it."
         )
     info = _read_model_info(info_path)
+    if not zipfile.is_zipfile(model_path):  # Keras would call it "File not found"
+        raise ModelFileError(
+            f"{model_path} is not a usable Keras model: a .keras file is a zip archive, and "
+            "this one is not (damaged, cut short, or another format)."
+        )
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a damaged file

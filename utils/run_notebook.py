@@ -200,6 +200,11 @@ def prepare_resume(run_dir: Path, declared: Mapping[str, parameters.Declared]) -
             f"{paths.display(run_dir)} is still running (process {status['pid']})."
         )
     request = parameters.read_yaml(run_dir / REQUEST_FILE)
+    if not isinstance(request, dict) or not isinstance(request.get("parameters", {}), dict):
+        raise parameters.ParameterError(
+            f"{paths.display(run_dir / REQUEST_FILE)} does not hold a run's parameters "
+            '(a JSON object {"parameters": {...}}): this run cannot be resumed.'
+        )
     values = parameters.check_all(request.get("parameters", {}), declared)
     previous = run_dir / "notebook.ipynb"
     if previous.exists():

@@ -89,8 +89,12 @@ def load_config(path: Path, declared: Mapping[str, parameters.Declared]) -> Swee
         }
     except parameters.ParameterError as error:
         raise parameters.ParameterError(f"{path}: {error}") from None
-    name = raw.get("name")
-    return SweepConfig(str(name) if name else Path(path).stem, fixed, checked_grid)
+    name = str(raw.get("name") or Path(path).stem)
+    try:
+        runs.check_run_name(name)  # a folder name under out/sweeps/, never a path
+    except ValueError as error:
+        raise parameters.ParameterError(f"{path}: the sweep's name: {error}") from None
+    return SweepConfig(name, fixed, checked_grid)
 
 
 def data_label(config: SweepConfig) -> str:
