@@ -214,3 +214,15 @@ def test_non_utf8_file_names_are_named_and_skipped(kaggle_dataset):
 def test_counts_per_class_names_every_class_in_order():
     counts = dataset.counts_per_class(["A", "B", "C"], np.array([2, 0, 2, 2]))
     assert list(counts.items()) == [("A", 1), ("B", 0), ("C", 3)]
+
+
+def test_dangling_and_looping_links_are_named_not_dropped_silently(kaggle_dataset):
+    monet = kaggle_dataset / "training" / "training" / "Monet"
+    (monet / "gone.jpg").symlink_to(monet / "deleted-long-ago.jpg")
+    (monet / "loop.jpg").symlink_to(monet / "loop.jpg")
+    (monet / "copy.jpg").symlink_to(sorted(monet.glob("*.jpg"))[0])  # a working link is kept
+    with pytest.warns(UserWarning, match=r"2 link\(s\) that lead to no file") as caught:
+        files = dataset.collect_files(kaggle_dataset)
+    message = next(str(w.message) for w in caught if "lead to no file" in str(w.message))
+    assert "gone.jpg" in message and "loop.jpg" in message
+    assert sum(path.parent.name == "Monet" for path in files.train.paths) == 5

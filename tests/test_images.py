@@ -294,3 +294,21 @@ def test_a_fifo_or_a_folder_is_refused_at_once_and_named(tmp_path):
         (folder, "not a regular file (a folder)"),
     ]
     assert images.read_sizes([fifo, good]).tolist() == [[0, 0], [40, 60]]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("kind", ["PNG", "WEBP"])
+def test_exif_orientation_of_png_and_webp_is_applied_as_for_jpeg(kind, orientation):
+    """OpenCV turns JPEGs upright but used to leave PNG and WebP as stored."""
+    from PIL import ImageOps
+
+    pixels = noise_image(orientation, height=6, width=10)
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, kind, exif=exif.tobytes(), lossless=True)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue()))))
+    decoded = images.decode_rgb(buffer.getvalue())
+    np.testing.assert_array_equal(decoded, expected)
+    assert decoded.shape[:2] == ((6, 10) if orientation < 5 else (10, 6))

@@ -106,11 +106,13 @@ def _class_name(folder: Path) -> str:
     return unicodedata.normalize("NFC", folder.name)
 
 
+def _looks_like_image(path: Path) -> bool:
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def is_image_file(path: Path) -> bool:
     """True for visible files whose extension (any case) is an image format."""
-    return (
-        path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return path.is_file() and _looks_like_image(path)
 
 
 def find_layout(data_dir: Path) -> Layout:
@@ -164,7 +166,15 @@ def list_split(split_dir: Path, class_names: list[str]) -> SplitFiles:
     for label, name in enumerate(class_names):
         if name not in folders:
             continue
-        files = sorted(p for p in folders[name].iterdir() if is_image_file(p))
+        entries = sorted(folders[name].iterdir())
+        broken = [p for p in entries if p.is_symlink() and _looks_like_image(p) and not p.is_file()]
+        if broken:
+            warnings.warn(
+                f"Skipping {len(broken)} link(s) that lead to no file (dangling, or a loop): "
+                + ", ".join(escaped(p) for p in broken),
+                stacklevel=2,
+            )
+        files = [p for p in entries if is_image_file(p)]
         undecodable = [p for p in files if not _is_utf8(p.name)]
         if undecodable:
             warnings.warn(

@@ -57,6 +57,9 @@ class LoadedImages:
     skipped: list[Skipped]
 
 
+_ORIENTATION_TAG = 0x0112
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(height, width) declared in the file's header, read by Pillow without decoding
     any pixel; None when no size can be read (not an image, or an unknown format)."""
@@ -133,7 +136,38 @@ def _decode_with_size(
         raise UnreadableImageError(
             f"has {image.shape[1]}x{image.shape[0]} pixels, over the cap of {max_pixels:,}"
         )
-    return _to_rgb8(image), declared
+    return _apply_orientation(_to_rgb8(image), _exif_orientation(data)), declared
+
+
+def _exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1 to 8) of a PNG or WebP, 1 when it has none.
+
+    OpenCV turns JPEGs upright itself, but not PNG or WebP. Pillow reads the tag only when
+    the file has an EXIF chunk (``eXIf`` in PNG, ``EXIF`` in WebP), so that other files are
+    not parsed twice.
+    """
+    if b"eXIf" not in data and b"EXIF" not in data[:4096]:
+        return 1
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a damaged EXIF block leaves the pixels as they are
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` turned as EXIF ``orientation`` asks, as Pillow's ``exif_transpose`` does."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return np.ascontiguousarray(turned[orientation](image)) if orientation in turned else image
 
 
 def resize(image: np.ndarray, image_size: int, mode: str = "squash") -> np.ndarray:

@@ -18,7 +18,7 @@ from utils import cache, dataset, images, paths
 from utils.choices import DATA_MODES
 
 # Bump when a change to decoding, resizing or the cache's format makes old entries wrong.
-LOADER_VERSION = 2
+LOADER_VERSION = 3  # 3: PNG and WebP turned upright by their EXIF orientation
 # auto keeps the arrays on disk when they would take more than this share of free memory.
 MEMORY_SHARE = 1 / 3
 
