@@ -282,22 +282,57 @@ def test_a_stop_signal_interrupts_the_run_and_says_how_to_resume(tmp_path, signu
     assert f"Resume with: make resume RUN={run_dir}" in err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(
-    ("status", "message"),
-    [
-        (runs.FINISHED, "already finished"),
-        (runs.RUNNING, "still running"),
-    ],
-)
-def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys, status, message):
+def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys):
+    """A run is live while its process holds the folder's lock; a recycled process id that
+    happens to exist does not make a dead run live."""
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    resumed = []
+    monkeypatch.setattr(
+        run_notebook,
+        "execute",
+        lambda values, notebook, declared, run_dir, held: (
+            resumed.append(held) or run_notebook.RunOutcome(run_dir)
+        ),
+    )
     run_dir = runs.create_run_dir("done", tmp_path / "out")
     runs.write_json(run_dir / run_notebook.REQUEST_FILE, {"parameters": {}})
-    runs.write_status(run_dir, status, pid=os.getpid())
+    runs.write_status(run_dir, runs.FINISHED)
     assert run_notebook.main(["--resume", str(run_dir)]) == 2
-    assert message in capsys.readouterr().err
+    assert "already finished" in capsys.readouterr().err
+    runs.write_status(run_dir, runs.RUNNING, pid=4242)
+    with runs.hold_run(run_dir):
+        assert run_notebook.main(["--resume", str(run_dir)]) == 2
+    assert "is already running (process 4242)" in capsys.readouterr().err
+    runs.write_status(run_dir, runs.RUNNING, pid=os.getpid())  # alive, but not this run's
+    assert run_notebook.main(["--resume", str(run_dir)]) == 0
+    assert resumed == [True]
     assert run_notebook.main(["--resume", str(tmp_path)]) == 2
     assert "not a run folder made by make run" in capsys.readouterr().err
+
+
+def test_two_resumes_of_one_run_cannot_work_at_once(tmp_path, monkeypatch, capsys):
+    """Two ``make resume`` of one folder used to train side by side and corrupt its log."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    run_dir = runs.create_run_dir("twice", tmp_path / "out")
+    runs.write_json(run_dir / run_notebook.REQUEST_FILE, {"parameters": {}})
+    runs.write_status(run_dir, runs.INTERRUPTED)
+    script = (
+        "import sys, time; from pathlib import Path; from utils import runs\n"
+        "with runs.hold_run(Path(sys.argv[1])):\n"
+        "    print('holding', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert runs.run_is_live(run_dir)
+        assert run_notebook.main(["--resume", str(run_dir)]) == 2
+        assert "already running" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not runs.run_is_live(run_dir)  # a killed holder leaves no lock behind
 
 
 @pytest.mark.parametrize("request_text", ["[1, 2]", '{"parameters": [1]}', '"text"'])

@@ -65,9 +65,12 @@ def test_a_running_run_whose_process_is_gone_says_so(tmp_path):
     )
     runs.write_status(dead, runs.RUNNING, pid=int(finished.stdout))
 
-    statuses = {r["run"]: r["status"] for r in run_table.collect(tmp_path, DEFAULTS).rows}
-
+    with runs.hold_run(live):  # the lock, not the pid, says whether a run is live
+        statuses = {r["run"]: r["status"] for r in run_table.collect(tmp_path, DEFAULTS).rows}
     assert statuses == {"live": "running", "dead": "died (its process is gone)"}
+    runs.write_status(dead, runs.RUNNING, pid=os.getpid())  # a recycled pid
+    statuses = {r["run"]: r["status"] for r in run_table.collect(tmp_path, DEFAULTS).rows}
+    assert statuses["dead"] == "died (its process is gone)"
 
 
 def test_runs_that_cannot_be_read_are_named_with_the_reason(tmp_path):

@@ -139,6 +139,7 @@ def execute(
     notebook: Path,
     declared: Mapping[str, parameters.Declared],
     run_dir: Path | None = None,
+    held: bool = False,
 ) -> RunOutcome:
     """Execute ``notebook`` with ``values`` into a new run folder (or ``run_dir``, to resume).
 
@@ -147,8 +148,12 @@ def execute(
     its folder (``run_folder``), so the runner and it always agree. A failed run keeps
     its folder and executed notebook, which shows the error; its ``status.json`` names
     the cell (the notebook writes it, or this function when the kernel itself died).
+    The run folder's lock is held throughout (``held``: the caller holds it already).
     """
     run_dir = run_dir or new_run_dir(values, declared)
+    if not held:
+        with runs.hold_run(run_dir):
+            return execute(values, notebook, declared, run_dir, held=True)
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
     with stop_signals_interrupt_the_kernel(run_dir) as received:
@@ -195,10 +200,7 @@ def prepare_resume(run_dir: Path, declared: Mapping[str, parameters.Declared]) -
         )
     if status["status"] == runs.FINISHED:
         raise parameters.ParameterError(f"{paths.display(run_dir)} has already finished.")
-    if status["status"] == runs.RUNNING and runs.process_alive(status.get("pid")):
-        raise parameters.ParameterError(
-            f"{paths.display(run_dir)} is still running (process {status['pid']})."
-        )
+
     request = parameters.read_yaml(run_dir / REQUEST_FILE)
     if not isinstance(request, dict) or not isinstance(request.get("parameters", {}), dict):
         raise parameters.ParameterError(
@@ -268,20 +270,23 @@ def main(argv: list[str] | None = None) -> int:
     args.parameters = pairs + args.parameters
     show_cell_output()
     declared = parameters.declared(args.notebook)
-    run_dir = None
-    try:
-        if args.resume:
-            run_dir = paths.resolve(args.resume)
-            values = prepare_resume(run_dir, declared)
-        else:
-            values = parameters.collect(args.parameters_file, args.parameters, declared)
-        if set(parameters.CHECKED) <= set(declared):
-            defaults = {name: declaration.default for name, declaration in declared.items()}
-            parameters.validate(defaults | values)
-    except parameters.ParameterError as error:
-        print(error, file=sys.stderr)
-        return 2
-    outcome = execute(values, args.notebook, declared, run_dir)
+    with contextlib.ExitStack() as held:
+        run_dir = None
+        try:
+            if args.resume:
+                run_dir = paths.resolve(args.resume)
+                if (run_dir / REQUEST_FILE).is_file():  # else prepare_resume says what it is
+                    held.enter_context(runs.hold_run(run_dir))
+                values = prepare_resume(run_dir, declared)
+            else:
+                values = parameters.collect(args.parameters_file, args.parameters, declared)
+            if set(parameters.CHECKED) <= set(declared):
+                defaults = {name: declaration.default for name, declaration in declared.items()}
+                parameters.validate(defaults | values)
+        except (parameters.ParameterError, runs.RunBusyError) as error:
+            print(error, file=sys.stderr)
+            return 2
+        outcome = execute(values, args.notebook, declared, run_dir, held=run_dir is not None)
     where = paths.display(outcome.run_dir)
     if outcome.interrupted:
         print(

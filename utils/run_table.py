@@ -77,7 +77,7 @@ def read_run(folder: Path, defaults: Mapping[str, object]) -> dict:
     status = status_record.get("status")
     if not isinstance(status, str):
         raise ValueError(f"{runs.STATUS_FILE} has no status")
-    if status == runs.RUNNING and not runs.process_alive(status_record.get("pid")):
+    if status == runs.RUNNING and not runs.run_is_live(folder):
         status = "died (its process is gone)"
     row = dict.fromkeys(COLUMNS, "") | {"run": folder.name, "status": status}
     if not metrics_path.is_file():

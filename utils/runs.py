@@ -2,7 +2,9 @@
 ``status.json``, which always says whether a run is running, finished or failed (and where).
 """
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -12,6 +14,7 @@ import resource
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -191,6 +194,54 @@ def resume_command(run_dir: Path) -> str:
 def mark_interrupted(run_dir: Path, cell: int | None) -> Path:
     """Mark the run interrupted (Ctrl-C, SIGTERM, or the kernel stopped), with how to resume."""
     return write_status(run_dir, INTERRUPTED, cell=cell, resume=resume_command(run_dir))
+
+
+# Held (fcntl.flock) by the one process that runs or resumes in a run folder.
+LOCK_FILE = ".lock"
+
+
+class RunBusyError(RuntimeError):
+    """Another process is running or resuming in this run folder."""
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock for the block: one run or resume at a time in a folder.
+
+    The operating system releases the lock when its process ends, however it ends, so a
+    killed run never leaves its folder locked, and a recycled process id cannot pass for a
+    live run. Raises ``RunBusyError``, naming the process ``status.json`` records, when
+    another process holds it.
+    """
+    descriptor = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = read_status(run_dir).get("pid")
+            process = f" (process {pid})" if pid else ""
+            raise RunBusyError(
+                f"{paths.display(run_dir)} is already running{process}: one run or resume at "
+                "a time in a folder."
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def run_is_live(run_dir: Path) -> bool:
+    """Whether a process holds ``run_dir``'s lock, that is, runs or resumes in it now."""
+    lock = Path(run_dir) / LOCK_FILE
+    if not lock.is_file():
+        return False
+    descriptor = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 def process_alive(pid: object) -> bool:
