@@ -5,6 +5,8 @@ import os
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -312,3 +314,44 @@ def test_exif_orientation_of_png_and_webp_is_applied_as_for_jpeg(kind, orientati
     decoded = images.decode_rgb(buffer.getvalue())
     np.testing.assert_array_equal(decoded, expected)
     assert decoded.shape[:2] == ((6, 10) if orientation < 5 else (10, 6))
+
+
+def sixteen_bit_rgba_png(side: int = 7000) -> bytes:
+    """A flat 16-bit RGBA PNG: a few hundred KB on disk, 8 bytes a pixel once decoded."""
+    ok, encoded = cv2.imencode(".png", np.zeros((side, side, 4), np.uint16))
+    assert ok
+    return encoded.tobytes()
+
+
+def test_memory_is_capped_by_decoded_bytes_not_by_pixels(tmp_path):
+    """A 7000x7000 16-bit RGBA PNG is under the pixel cap, but decoding it used to take
+    2.8 GB in make predict; its header now says it would take 735 MB, over the cap."""
+    data = sixteen_bit_rgba_png()
+    assert len(data) < 2_000_000
+    assert images.decoding_bytes(data) == 7000 * 7000 * (4 * 2 + 4 + 3)
+    with pytest.raises(images.UnreadableImageError, match="would take 735 MB to decode"):
+        images.decode_rgb(data)
+    small = sixteen_bit_rgba_png(300)
+    assert images.decode_rgb(small).shape == (300, 300, 3)  # a small one still loads
+    normal = write_jpeg(tmp_path / "normal.jpg", noise_image(5, 900, 1200))
+    (tmp_path / "deep.png").write_bytes(data)
+    baseline = peak_memory_mib_of_loading(normal)
+    assert peak_memory_mib_of_loading(tmp_path / "deep.png") < baseline + 200
+
+
+def test_the_threads_decode_no_more_than_the_budget_at_once():
+    budget = images._ByteBudget(10)
+    in_use, peak, guard = [0], [0], threading.Lock()
+
+    def decode(amount):
+        with budget.hold(amount):
+            with guard:
+                in_use[0] += amount
+                peak[0] = max(peak[0], in_use[0])
+            time.sleep(0.01)
+            with guard:
+                in_use[0] -= amount
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(decode, [6, 6, 3, 3, 3, 12, 1, 1]))
+    assert peak[0] <= 12 and budget.used == 0  # 12 alone: more than the budget, held alone

@@ -4,10 +4,12 @@ Knows nothing of classes or models. OpenCV releases the GIL while it decodes and
 resizes, so a thread pool loads images in parallel.
 """
 
+import contextlib
 import io
 import os
 import stat
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,13 @@ from utils import MAX_PIXELS, paths
 from utils.choices import RESIZE_MODES
 
 DEFAULT_MAX_PIXELS = MAX_PIXELS
+# The most memory one image may take to decode (its pixels at their stored depth, their 8-bit
+# copy and the RGB result), read from its header: a 50-megapixel 8-bit RGB painting fits, a
+# 49-megapixel 16-bit RGBA PNG (735 MB) does not. Also what the loader's threads may decode
+# at once, together.
+MAX_DECODED_BYTES = 500_000_000
+# Rows of an RGBA image composited on white at a time.
+_ROWS_AT_A_TIME = 512
 _REDUCED_JPEG_FLAGS = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
     (4, cv2.IMREAD_REDUCED_COLOR_4),
@@ -71,10 +80,57 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return height, width
 
 
+def decoding_bytes(data: bytes) -> int | None:
+    """The most memory decoding ``data`` into 8-bit RGB takes, from its header: the decoded
+    pixels at their stored depth (a 16-bit RGBA PNG is eight bytes a pixel, though Pillow
+    calls its mode ``RGBA``), their 8-bit copy and the RGB result. None when the header
+    says nothing usable."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            bands = len(image.getbands())
+            depth = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}.get(image.mode, 1)
+            args = image.tile[0].args if image.tile else ""
+            rawmode = args if isinstance(args, str) else next(iter(args or ()), "")
+            if isinstance(rawmode, str) and ";16" in rawmode:
+                depth = max(depth, 2)
+    except Exception:  # hostile headers raise many kinds of errors; all mean "unknown"
+        return None
+    if data[:3] == b"\xff\xd8\xff":  # OpenCV decodes a JPEG to BGR, then converts it
+        return height * width * 6
+    return height * width * (bands * depth + bands + 3)
+
+
+class _ByteBudget:
+    """At most ``limit`` bytes being decoded at once, over every thread of the process, so
+    the loader's peak does not grow with the number of cores."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self.changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, amount: int) -> Iterator[None]:
+        """Wait until ``amount`` bytes fit in the budget, and hold them for the block."""
+        amount = min(amount, self.limit)
+        with self.changed:
+            self.changed.wait_for(lambda: self.used + amount <= self.limit)
+            self.used += amount
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.used -= amount
+                self.changed.notify_all()
+
+
+_DECODING = _ByteBudget(MAX_DECODED_BYTES)
+
+
 def _to_rgb8(image: np.ndarray) -> np.ndarray:
     """Turn any OpenCV decode (gray, gray+alpha, BGR, BGRA; 8/16-bit or float) into RGB uint8."""
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = np.right_shift(image, 8, out=image).astype(np.uint8)  # no 16-bit copy
     elif image.dtype != np.uint8:
         image = (np.clip(image.astype(np.float32), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     if image.ndim == 2:
@@ -86,10 +142,16 @@ def _to_rgb8(image: np.ndarray) -> np.ndarray:
         image = cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR), image[:, :, 1]
         image = np.dstack(image)
         channels = 4
-    if channels == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        on_white = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        return cv2.cvtColor((on_white + 0.5).astype(np.uint8), cv2.COLOR_BGR2RGB)
+    if channels == 4:  # composited on white a band of rows at a time: no float32 copy whole
+        rgb = np.empty((*image.shape[:2], 3), dtype=np.uint8)
+        for top in range(0, image.shape[0], _ROWS_AT_A_TIME):
+            rows = image[top : top + _ROWS_AT_A_TIME]
+            alpha = rows[:, :, 3:4].astype(np.float32) / 255.0
+            on_white = rows[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+            rgb[top : top + _ROWS_AT_A_TIME] = cv2.cvtColor(
+                (on_white + 0.5).astype(np.uint8), cv2.COLOR_BGR2RGB
+            )
+        return rgb
     return cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
 
 
@@ -116,6 +178,19 @@ def _decode_with_size(
         raise UnreadableImageError(
             f"declares {declared[1]}x{declared[0]} pixels, over the cap of {max_pixels:,}"
         )
+    needed = decoding_bytes(data) or 0
+    if needed > MAX_DECODED_BYTES:
+        raise UnreadableImageError(
+            f"would take {needed / 1e6:,.0f} MB to decode ({declared[1]}x{declared[0]} pixels at "
+            f"its bit depth and channels), over the cap of {MAX_DECODED_BYTES / 1e6:,.0f} MB"
+        )
+    with _DECODING.hold(needed):
+        return _decode(data, declared, min_side, max_pixels)
+
+
+def _decode(
+    data: bytes, declared: tuple[int, int], min_side: int, max_pixels: int
+) -> tuple[np.ndarray, tuple[int, int]]:
     buffer = np.frombuffer(data, dtype=np.uint8)
     if data[:3] == b"\xff\xd8\xff":
         # A JPEG that stops before its end-of-image marker decodes as a grey-padded image.
