@@ -4,6 +4,8 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -33,7 +35,7 @@ def test_sweep_with_a_failing_run(tmp_path, monkeypatch):
         "name: tiny\nparameters:\n  num_epochs: 3\n"
         "grid:\n  image_size: [10, 20]\n  model: [cnn, broken]\n"
     )
-    summary_dir = sweep.run_sweep(config, fake_notebook(tmp_path / "fake.ipynb"))
+    summary_dir = sweep.run_sweep(config, fake_notebook(tmp_path / "fake.ipynb")).summary_dir
 
     assert summary_dir == tmp_path / "out" / "sweeps" / "tiny"
     with open(summary_dir / "summary.csv", newline="") as handle:
@@ -62,8 +64,8 @@ def test_a_parallel_sweep_gives_the_rows_of_a_sequential_one(tmp_path, monkeypat
     notebook = fake_notebook(tmp_path / "fake.ipynb")
     config = tmp_path / "grid.yaml"
     config.write_text("name: par\ngrid:\n  image_size: [10, 20, 30]\n  model: [cnn, broken]\n")
-    one_by_one = read_rows(sweep.run_sweep(config, notebook))
-    in_parallel = read_rows(sweep.run_sweep(config, notebook, jobs=3))
+    one_by_one = read_rows(sweep.run_sweep(config, notebook).summary_dir)
+    in_parallel = read_rows(sweep.run_sweep(config, notebook, jobs=3).summary_dir)
 
     def without_folders(rows):
         return [{k: v for k, v in r.items() if k not in ("run_dir", "error")} for r in rows]
@@ -74,38 +76,72 @@ def test_a_parallel_sweep_gives_the_rows_of_a_sequential_one(tmp_path, monkeypat
     assert (tmp_path / "out" / "par-image_size30-modelcnn-2" / "runner.log").is_file()
 
 
-def test_sigterm_stops_a_parallel_sweep_and_marks_its_runs_interrupted(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
-    slow = write_notebook(
-        tmp_path / "slow.ipynb",
+def slow_notebook(path):
+    """A notebook whose one cell marks the run running, then sleeps for two minutes."""
+    return write_notebook(
+        path,
         'run_name = ""\nrun_folder = ""\nimage_size = 8',
         "import time\nfrom utils import runs\n"
         "runs.track_status(runs.open_run_dir(run_folder))\ntime.sleep(120)",
     )
+
+
+def stop_when_running(out, count, signum=signal.SIGTERM, pid=None):
+    """Send ``signum`` (to this process, or ``pid``) once ``count`` runs are running."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        folders = list(out.glob("slow-*"))
+        pids = [runs.read_status(folder).get("pid") for folder in folders]
+        if len(folders) == count and all(pids):
+            break
+        time.sleep(0.2)
+    os.kill(pid or os.getpid(), signum)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_stop_signal_stops_the_sweep_and_starts_no_new_run(tmp_path, monkeypatch, jobs):
+    """One SIGTERM stops the running notebooks, resumable, and starts no other: runs that
+    never started get no folder, and their rows say so. (A sequential sweep used to start
+    the next run after each signal, and a parallel one made folders for runs never started.)"""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    slow = slow_notebook(tmp_path / "slow.ipynb")
     config = tmp_path / "grid.yaml"
     config.write_text("name: slow\ngrid:\n  image_size: [1, 2, 3]\n")
-
-    def stop_when_both_run():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            folders = list((tmp_path / "out").glob("slow-*"))
-            pids = [runs.read_status(folder).get("pid") for folder in folders]
-            if len(folders) == 2 and all(pids):
-                break
-            time.sleep(0.2)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=stop_when_both_run, daemon=True).start()
+    stopper = threading.Thread(target=stop_when_running, args=(tmp_path / "out", jobs))
+    stopper.start()
     started = time.monotonic()
-    rows = read_rows(sweep.run_sweep(config, slow, jobs=2))
+    result = sweep.run_sweep(config, slow, jobs=jobs)
+    stopper.join()
     assert time.monotonic() - started < 100
-    assert [(r["image_size"], r["status"]) for r in rows] == [
-        ("1", "interrupted"),
-        ("2", "interrupted"),
-        ("3", "interrupted"),
-    ]
-    for folder in sorted((tmp_path / "out").glob("slow-*")):
-        assert runs.read_status(folder)["status"] == "interrupted"
+    assert result.stopped_by == signal.SIGTERM
+    statuses = [(r["image_size"], r["status"]) for r in read_rows(result.summary_dir)]
+    expected = ["interrupted"] * jobs + [sweep.NOT_STARTED] * (3 - jobs)
+    assert statuses == list(zip(["1", "2", "3"], expected, strict=True))
+    folders = sorted((tmp_path / "out").glob("slow-*"))
+    assert len(folders) == jobs
+    for folder in folders:
+        status = runs.read_status(folder)
+        assert status["status"] == "interrupted" and "make resume" in status["resume"]
+
+
+def test_an_interrupted_sweep_exits_130_and_says_so(tmp_path):
+    """``make sweep`` fails when the sweep was stopped: 130 after Ctrl-C (SIGINT)."""
+    out = tmp_path / "out"
+    slow = slow_notebook(tmp_path / "slow.ipynb")
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: slow\ngrid:\n  image_size: [1, 2]\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "utils.sweep", str(config), "--notebook", str(slow)],
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stop_when_running(out, 1, signal.SIGINT, process.pid)
+    stdout, stderr = process.communicate(timeout=100)
+    assert process.returncode == 130
+    assert "Sweep interrupted" in stderr and "Sweep summary" not in stdout
+    assert sweep.NOT_STARTED in stderr
 
 
 def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
@@ -115,9 +151,8 @@ def test_a_stopped_parallel_sweep_starts_no_new_run(tmp_path, monkeypatch):
     declared = {"run_name": parameters.Declared("str", ""), "model": parameters.Declared("str", "")}
     declared |= {"image_size": parameters.Declared("int", 8)}
     outcome = runner({"run_name": "late", "model": "cnn"}, tmp_path / "unused.ipynb", declared)
-    assert outcome.interrupted and not outcome.ok
-    status = runs.read_status(outcome.run_dir)
-    assert status["status"] == "interrupted" and "make resume" in status["resume"]
+    assert outcome is None
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_chart_says_which_data_the_runs_saw():

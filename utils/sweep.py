@@ -17,12 +17,15 @@ after every run) and ``summary.png`` (accuracy and training time against the fir
 parameter, one line per value of the second). A failed run is recorded as failed and
 the sweep goes on.
 
-With ``--jobs N`` (N > 1), N notebooks run at once, each in its own runner process whose
-kernel gets its share of the CPU threads (``job_environment``). The summary has the same
-rows, in the same order, as one run at a time; metrics may differ in the last digits,
-because other thread counts add up floating-point numbers in another order. Ctrl-C or
-SIGTERM stops the running notebooks (each keeps its completed epochs, for ``make resume``)
-and starts no new one.
+Every run is a runner process of its own (``python -m utils.run_notebook``), its output in
+``runner.log`` in its folder. With ``--jobs N`` (N > 1), N run at once, each kernel with its
+share of the CPU threads (``job_environment``). The summary has the same rows, in the same
+order, as one run at a time; metrics may differ in the last digits, because other thread
+counts add up floating-point numbers in another order.
+
+The first Ctrl-C or SIGTERM stops the running notebooks (each keeps its completed epochs, for
+``make resume``) and starts no new one: runs that never started get no folder, and their
+summary row says ``not started``. The sweep then exits with 130 (SIGINT) or 143 (SIGTERM).
 """
 
 import argparse
@@ -37,7 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +121,14 @@ def run_name_for(sweep_name: str, combination: dict[str, object]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
 
 
-def summary_row(combination: dict[str, object], outcome: run_notebook.RunOutcome) -> dict:
-    """One summary row: the combination, the status and the run's headline metrics."""
+NOT_STARTED = "not started"
+
+
+def summary_row(combination: dict[str, object], outcome: run_notebook.RunOutcome | None) -> dict:
+    """One summary row: the combination, the status and the run's headline metrics; a run
+    that never started (``None``: the sweep was stopped first) says so, with no folder."""
+    if outcome is None:
+        return {**combination, "status": NOT_STARTED}
     row = {
         **combination,
         "status": "ok" if outcome.ok else "interrupted" if outcome.interrupted else "failed",
@@ -173,14 +182,15 @@ class ChildRunner:
 
     def __call__(
         self, values: dict[str, object], notebook: Path, declared: Mapping
-    ) -> run_notebook.RunOutcome:
-        """Run one combination in its own runner; the outcome from its exit code and status."""
-        run_dir = run_notebook.new_run_dir(values, declared)
-        if self.stopped.is_set():
-            runs.mark_interrupted(run_dir, None)
-            return run_notebook.RunOutcome(run_dir, interrupted=True)
+    ) -> run_notebook.RunOutcome | None:
+        """Run one combination in its own runner; the outcome from its exit code and status,
+        or None when the sweep was stopped before this run could start (no folder made)."""
         command = [sys.executable, "-m", "utils.run_notebook", "--notebook", str(notebook)]
-        with open(run_dir / "runner.log", "w", encoding="utf-8") as log:
+        with self._lock:  # stop() cannot slip in between the check and the start
+            if self.stopped.is_set():
+                return None
+            run_dir = run_notebook.new_run_dir(values, declared)
+            log = open(run_dir / "runner.log", "w", encoding="utf-8")  # noqa: SIM115
             child = subprocess.Popen(
                 [*command, "--resume", str(run_dir)],
                 stdout=log,
@@ -189,8 +199,9 @@ class ChildRunner:
                 cwd=paths.PROJECT_ROOT,
                 start_new_session=True,  # a terminal's Ctrl-C reaches it through stop() only
             )
-            with self._lock:
-                self._running.add(child)
+            self._running.add(child)
+        print(f"Started {run_dir.name} (log: {paths.display(run_dir / 'runner.log')})")
+        with log:
             code = child.wait()
             with self._lock:
                 self._running.discard(child)
@@ -205,36 +216,45 @@ class ChildRunner:
 
     def stop(self) -> None:
         """Start no new run, and ask every running runner to stop its kernel."""
-        self.stopped.set()
         with self._lock:
+            self.stopped.set()
             for child in self._running:
                 with contextlib.suppress(ProcessLookupError):
                     child.send_signal(signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def stop_signals_stop(runner: ChildRunner) -> Iterator[None]:
-    """While a parallel sweep runs, Ctrl-C and SIGTERM stop it cleanly (``runner.stop``)."""
+def stop_signals_stop(runner: ChildRunner) -> Iterator[list[int]]:
+    """While a sweep runs, Ctrl-C and SIGTERM stop it cleanly (``runner.stop``); yields the
+    signals received, the first of which sets the sweep's exit status."""
+    received: list[int] = []
 
     def stop(signum: int, frame) -> None:
-        print(f"\n{signal.Signals(signum).name}: stopping the sweep...", file=sys.stderr)
+        if not received:
+            print(f"\n{signal.Signals(signum).name}: stopping the sweep...", file=sys.stderr)
+        received.append(signum)
         runner.stop()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    """Where a sweep's summary went, and the signal that stopped it (None: it ran out)."""
+
+    summary_dir: Path
+    stopped_by: int | None = None
+
+
 def run_sweep(
-    config_path: Path,
-    notebook: Path = run_notebook.NOTEBOOK,
-    execute: Callable[..., run_notebook.RunOutcome] = run_notebook.execute,
-    jobs: int = 1,
-) -> Path:
-    """Run every combination of the sweep, ``jobs`` at a time; return the summary's folder."""
+    config_path: Path, notebook: Path = run_notebook.NOTEBOOK, jobs: int = 1
+) -> SweepResult:
+    """Run every combination of the sweep, ``jobs`` at a time, each in its own runner."""
     declared = parameters.declared(notebook)
     config = load_config(config_path, declared)
     summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
@@ -242,12 +262,13 @@ def run_sweep(
     todo = combinations(config.grid)
     rows: dict[int, dict] = {}
     lock = threading.Lock()
+    runner = ChildRunner(job_environment(jobs))
 
-    def run_one(index: int, run: Callable[..., run_notebook.RunOutcome]) -> None:
+    def run_one(index: int) -> None:
         combination = todo[index]
         values = {**config.fixed, **combination, "run_name": run_name_for(config.name, combination)}
         try:
-            outcome = run(values, notebook, declared)
+            outcome = runner(values, notebook, declared)
         except Exception as error:  # one broken run must not end the sweep
             outcome = run_notebook.RunOutcome(
                 paths.out_root() / values["run_name"], f"{type(error).__name__}: {error}"
@@ -256,18 +277,13 @@ def run_sweep(
             rows[index] = summary_row(combination, outcome)
             write_summary(summary_dir / "summary.csv", [rows[i] for i in sorted(rows)], swept)
 
-    if jobs == 1:
-        for index in range(len(todo)):
-            run_one(index, execute)
-    else:
-        runner = ChildRunner(job_environment(jobs))
-        with stop_signals_stop(runner), ThreadPoolExecutor(max_workers=jobs) as pool:
-            for future in [pool.submit(run_one, index, runner) for index in range(len(todo))]:
-                future.result()
+    with stop_signals_stop(runner) as received, ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(run_one, index) for index in range(len(todo))]:
+            future.result()
     ordered = [rows[i] for i in sorted(rows)]
     fig = plots.sweep_summary(ordered, swept[0], swept[1] if len(swept) > 1 else None)
     runs.save_figure(plots.label_data(fig, data_label(config)), summary_dir, "summary")
-    return summary_dir
+    return SweepResult(summary_dir, received[0] if received else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,17 +293,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="notebooks to run at once, sharing the CPU threads"
     )
+    parser.add_argument(
+        "--notebook", type=Path, default=run_notebook.NOTEBOOK, help="notebook to run"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    run_notebook.show_cell_output()
     try:
-        summary_dir = run_sweep(args.sweep_file.expanduser().resolve(), jobs=args.jobs)
+        result = run_sweep(args.sweep_file.expanduser().resolve(), args.notebook, args.jobs)
     except parameters.ParameterError as error:
         print(error, file=sys.stderr)
         return 2
-    print(f"\nSweep summary: {paths.display(summary_dir)}/summary.csv and summary.png")
-    print((summary_dir / "summary.csv").read_text())
+    where = f"{paths.display(result.summary_dir)}/summary.csv and summary.png"
+    if result.stopped_by is not None:
+        print(f"\nSweep interrupted; summary so far: {where}", file=sys.stderr)
+        print((result.summary_dir / "summary.csv").read_text(), file=sys.stderr)
+        return 128 + result.stopped_by
+    print(f"\nSweep summary: {where}")
+    print((result.summary_dir / "summary.csv").read_text())
     return 0
 
 
