@@ -233,3 +233,14 @@ def test_shipped_sweep_files_are_valid():
         config = sweep.load_config(path, declared)
         for combination in sweep.combinations(config.grid):
             parameters.validate(defaults | config.fixed | combination)
+
+
+def test_an_unwritable_out_folder_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    """Like a read-only mount, but refused to root too: the out folder lies under a file."""
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "a-file" / "out"))
+    config = tmp_path / "grid.yaml"
+    config.write_text("name: ro\ngrid:\n  image_size: [32]\n")
+    assert sweep.main([str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "Point CNN_ARTISTS_OUT at a writable folder" in error and "\n" not in error

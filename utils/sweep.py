@@ -257,7 +257,13 @@ def run_sweep(
     """Run every combination of the sweep, ``jobs`` at a time, each in its own runner."""
     declared = parameters.declared(notebook)
     config = load_config(config_path, declared)
-    summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
+    try:
+        summary_dir = runs.create_run_dir(config.name, paths.out_root() / "sweeps")
+    except OSError as error:
+        raise parameters.ParameterError(
+            f"Cannot create the sweep's folder under {paths.display(paths.out_root())}: "
+            f"{error.strerror or error}. Point CNN_ARTISTS_OUT at a writable folder."
+        ) from None
     swept = list(config.grid)
     todo = combinations(config.grid)
     rows: dict[int, dict] = {}
