@@ -59,7 +59,7 @@ def fit_like_the_notebook(
             keras.callbacks.TerminateOnNaN(),
             training.SetEpoch(train_data),
             training.EpochRandomness(seed),
-            keras.callbacks.BackupAndRestore(run_dir / training.CHECKPOINT),
+            training.BackupAndRestore(run_dir / training.CHECKPOINT),
             keras.callbacks.CSVLogger(run_dir / training.TRAINING_LOG, append=True),
         ],
         shuffle=False,

@@ -1,6 +1,8 @@
 """Seeding makes training repeatable; batches, randomness and resuming depend only on the
 seed and the epoch; precision, optimizers and divergence behave as documented."""
 
+import errno
+import json
 import tempfile
 from pathlib import Path
 
@@ -287,6 +289,8 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
     assert resumed_after == 2
     assert len(history["loss"]) == len(history["val_accuracy"]) == 4
     assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
+    assert (tmp_path / "checkpoint").is_dir()  # kept until the model and metrics are saved
+    training.remove_checkpoints(tmp_path)
     assert not (tmp_path / "checkpoint").exists()
 
 
@@ -324,10 +328,23 @@ def test_a_resumed_training_ends_exactly_where_an_uninterrupted_one_does(tmp_pat
         np.testing.assert_array_equal(a, b)
 
 
+def tiny_dense() -> keras.Model:
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def write_checkpoint(folder, epoch):
+    """A checkpoint of ``epoch`` completed epochs, as ``training.BackupAndRestore`` writes."""
+    folder.mkdir(exist_ok=True)
+    tiny_dense().save_weights(str(folder / f"epoch-{epoch}.weights.h5"))
+    record = {"epoch": epoch, "weights": f"epoch-{epoch}.weights.h5"}
+    (folder / training.CHECKPOINT_RECORD).write_text(json.dumps(record))
+
+
 def test_resume_point_cuts_the_log_back_to_the_checkpointed_epochs(tmp_path):
     assert training.resume_point(tmp_path) == 0
-    (tmp_path / training.CHECKPOINT).mkdir()
-    (tmp_path / training.CHECKPOINT / "training_metadata.json").write_text('{"epoch": 2}')
+    write_checkpoint(tmp_path / training.CHECKPOINT, 2)
     log = tmp_path / training.TRAINING_LOG
     log.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
     assert training.resume_point(tmp_path) == 2
@@ -336,8 +353,7 @@ def test_resume_point_cuts_the_log_back_to_the_checkpointed_epochs(tmp_path):
 
 def test_resume_point_counts_the_fine_tuning_phase_from_the_start_of_training(tmp_path):
     for folder, epoch in ((training.CHECKPOINT, 3), (training.FINE_TUNE_CHECKPOINT, 5)):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "training_metadata.json").write_text(f'{{"epoch": {epoch}}}')
+        write_checkpoint(tmp_path / folder, epoch)
     log = tmp_path / training.TRAINING_LOG
     log.write_text("epoch,loss\n" + "".join(f"{e},1.0\n" for e in range(6)))
     assert training.resume_point(tmp_path) == 5
@@ -373,7 +389,7 @@ def test_a_restored_epoch_does_not_leak_into_the_next_fit(tmp_path):
         y,
         epochs=1,
         verbose=0,
-        callbacks=[training.BackupAndRestore(checkpoint, delete_checkpoint=False)],
+        callbacks=[training.BackupAndRestore(checkpoint)],
     )
     resumed = tiny()
     first = resumed.fit(
@@ -381,7 +397,7 @@ def test_a_restored_epoch_does_not_leak_into_the_next_fit(tmp_path):
         y,
         epochs=3,
         verbose=0,
-        callbacks=[training.BackupAndRestore(checkpoint, delete_checkpoint=False)],
+        callbacks=[training.BackupAndRestore(checkpoint)],
     )
     assert len(first.history["loss"]) == 2  # epochs 2 and 3: epoch 1 was restored
     second = resumed.fit(X, y, epochs=5, initial_epoch=3, verbose=0)
@@ -523,3 +539,41 @@ def test_features_for_validation_are_what_fit_and_evaluate_both_take():
     assert [len(x) for x, _ in data] == [4, 4, 2]
     loss, accuracy = head.evaluate(data, verbose=0)
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
+
+
+def test_a_checkpoint_cut_short_falls_back_to_the_one_before(tmp_path):
+    """A full disk used to leave latest.weights.h5 cut short, and every resume then failed in
+    h5py ("addr overflow"); the previous epoch's checkpoint is kept for that."""
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    tiny_dense().fit(X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    assert sorted(p.name for p in checkpoint.glob("*.h5")) == [
+        "epoch-2.weights.h5",
+        "epoch-3.weights.h5",
+    ]
+    assert training.usable_checkpoint(checkpoint) == (3, checkpoint / "epoch-3.weights.h5")
+    newest = checkpoint / "epoch-3.weights.h5"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")
+    (tmp_path / training.TRAINING_LOG).write_text("epoch,loss\n0,1\n1,1\n2,1\n")
+    assert training.resume_point(tmp_path) == 2
+    resumed = tiny_dense().fit(
+        X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)]
+    )
+    assert len(resumed.history["loss"]) == 2  # epochs 3 and 4, after the restored 2
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_whole_checkpoint(tmp_path, monkeypatch):
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    model = tiny_dense()
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+
+    def disk_fills_up(filepath, overwrite=True):
+        Path(filepath).write_bytes(b"\x89HDF\r\n\x1a\n")  # the start of a file, then no room
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(model, "save_weights", disk_fills_up)
+    with pytest.raises(OSError, match="No space left"):
+        model.fit(X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")

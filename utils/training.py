@@ -3,9 +3,12 @@ training batches, the validation data, and the state a resumed training starts f
 
 import csv
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
+import h5py
 import numpy as np
 
 from utils.backend import keras, tf
@@ -435,18 +438,117 @@ class EpochRandomness(keras.callbacks.Callback):
             state.assign(value.astype(state.dtype))
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras's ``BackupAndRestore``, forgetting the epoch it restored once ``fit`` ends.
+CHECKPOINT_RECORD = "training_metadata.json"
 
-    Keras 3.15 restores a checkpoint by setting the model's ``_initial_epoch``, and never
-    clears it: a second ``fit`` of the same model (the fine-tuning phase of a pretrained
-    network) would otherwise start counting from the first phase's restored epoch.
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore``, made safe against a full disk and a damaged file.
+
+    - Each epoch's weights go to a file of their own (``epoch-<k>.weights.h5``), written whole
+      before ``training_metadata.json`` is replaced (atomically) to name it. The previous
+      epoch's file stays, named in the record too, until the next one is whole: a disk that
+      fills up while writing leaves the last good checkpoint in place, never a file cut short
+      that every resume would trip over.
+    - Restoring takes the newest checkpoint whose file reads back whole (``usable_checkpoint``),
+      else the previous one.
+    - It never deletes the checkpoint: the notebook does, once the model and its metrics are
+      saved (``remove_checkpoints``), so a failure in between can still be resumed.
+    - It forgets the epoch it restored when ``fit`` ends. Keras 3.15 restores by setting the
+      model's ``_initial_epoch`` and never clears it, so a second ``fit`` (the fine-tuning
+      phase of a pretrained network) would start counting from the restored epoch.
     """
 
+    def __init__(self, backup_dir: Path) -> None:
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Restore the newest usable checkpoint, if there is one."""
+        found = usable_checkpoint(Path(self.backup_dir))
+        if found is None:
+            return
+        epoch, weights = found
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(weights)
+        self.model._initial_epoch = epoch
+
+    def _save_model(self) -> None:
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = _checkpoint_record(folder)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        self.model.save_weights(str(folder / name), overwrite=True)
+        _sync(folder / name)
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        if previous and previous.get("weights") != name:
+            record["previous"] = {"epoch": previous["epoch"], "weights": previous["weights"]}
+        temporary = folder / f"{CHECKPOINT_RECORD}.tmp"
+        temporary.write_text(json.dumps(record))
+        _sync(temporary)
+        temporary.replace(folder / CHECKPOINT_RECORD)
+        kept = {name, record.get("previous", {}).get("weights")}
+        for stale in folder.glob("*.weights.h5"):
+            if stale.name not in kept:
+                stale.unlink(missing_ok=True)
+
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Delete the checkpoint as Keras does (unless asked to keep it), then forget."""
-        super().on_train_end(logs)
+        """Forget the restored epoch; the checkpoint stays for the notebook to remove."""
         self.model._initial_epoch = None
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path`` to the disk, so that a file named in a record is really there."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _checkpoint_record(folder: Path) -> dict | None:
+    try:
+        record = json.loads((folder / CHECKPOINT_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        return None
+    record.setdefault("weights", "latest.weights.h5")  # as Keras's own callback names it
+    return record
+
+
+def _reads_back_whole(path: Path) -> bool:
+    """Whether every array of a ``.weights.h5`` file reads back (a file cut short by a full
+    disk opens, but fails on the arrays it lacks)."""
+
+    def read(_: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as weights:
+            weights.visititems(read)
+    except Exception:  # h5py raises OSError, RuntimeError or KeyError for a damaged file
+        return False
+    return True
+
+
+def usable_checkpoint(folder: Path) -> tuple[int, Path] | None:
+    """The epochs completed and the weights file of the newest checkpoint in ``folder`` that
+    reads back whole, falling back to the one before it; None when there is neither."""
+    record = _checkpoint_record(Path(folder))
+    if record is None:
+        return None
+    candidates = [(record["epoch"], record["weights"])]
+    if isinstance(record.get("previous"), dict):
+        candidates.append((record["previous"]["epoch"], record["previous"]["weights"]))
+    for epoch, name in candidates:
+        path = Path(folder) / str(name)
+        if path.is_file() and _reads_back_whole(path):
+            return int(epoch), path
+    return None
+
+
+def remove_checkpoints(run_dir: Path) -> None:
+    """Delete a finished training's checkpoints: called once its model and metrics are saved."""
+    for folder in (CHECKPOINT, FINE_TUNE_CHECKPOINT):
+        shutil.rmtree(Path(run_dir) / folder, ignore_errors=True)
 
 
 def random_states(model: keras.Model) -> list[keras.Variable]:
@@ -496,10 +598,8 @@ def feature_validation_data(
 
 
 def _checkpointed_epochs(folder: Path) -> int:
-    try:
-        return int(json.loads((folder / "training_metadata.json").read_text()).get("epoch", 0))
-    except (OSError, ValueError):
-        return 0
+    found = usable_checkpoint(folder)
+    return found[0] if found else 0
 
 
 def resume_point(run_dir: Path) -> int:
