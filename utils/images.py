@@ -69,22 +69,14 @@ class LoadedImages:
 _ORIENTATION_TAG = 0x0112
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) declared in the file's header, read by Pillow without decoding
-    any pixel; None when no size can be read (not an image, or an unknown format)."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-    except Exception:  # hostile headers raise many kinds of errors; all mean "no size"
-        return None
-    return height, width
+def _read_header(data: bytes) -> tuple[int, int, int] | None:
+    """(height, width, bytes to decode) from the file's header, read once by Pillow without
+    decoding any pixel; None when no size can be read (not an image, or an unknown format).
 
-
-def decoding_bytes(data: bytes) -> int | None:
-    """The most memory decoding ``data`` into 8-bit RGB takes, from its header: the decoded
-    pixels at their stored depth (a 16-bit RGBA PNG is eight bytes a pixel, though Pillow
-    calls its mode ``RGBA``), their 8-bit copy and the RGB result. None when the header
-    says nothing usable."""
+    The bytes are the most memory decoding into 8-bit RGB takes: the decoded pixels at their
+    stored depth (a 16-bit RGBA PNG is eight bytes a pixel, though Pillow calls its mode
+    ``RGBA``), their 8-bit copy and the RGB result.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
@@ -94,11 +86,25 @@ def decoding_bytes(data: bytes) -> int | None:
             rawmode = args if isinstance(args, str) else next(iter(args or ()), "")
             if isinstance(rawmode, str) and ";16" in rawmode:
                 depth = max(depth, 2)
-    except Exception:  # hostile headers raise many kinds of errors; all mean "unknown"
+    except Exception:  # hostile headers raise many kinds of errors; all mean "no size"
         return None
     if data[:3] == b"\xff\xd8\xff":  # OpenCV decodes a JPEG to BGR, then converts it
-        return height * width * 6
-    return height * width * (bands * depth + bands + 3)
+        return height, width, height * width * 6
+    return height, width, height * width * (bands * depth + bands + 3)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) declared in the file's header, without decoding any pixel; None when
+    no size can be read (not an image, or an unknown format)."""
+    header = _read_header(data)
+    return header[:2] if header else None
+
+
+def decoding_bytes(data: bytes) -> int | None:
+    """The most memory decoding ``data`` into 8-bit RGB takes, from its header
+    (``_read_header``); None when the header says nothing usable."""
+    header = _read_header(data)
+    return header[2] if header else None
 
 
 class _ByteBudget:
@@ -171,14 +177,14 @@ def _decode_with_size(
     """``decode_rgb``, also returning the (height, width) the header declares."""
     if not data:
         raise UnreadableImageError("empty file (0 bytes)")
-    declared = header_size(data)
-    if declared is None:
+    header = _read_header(data)
+    if header is None:
         raise UnreadableImageError("no readable image size in its header (not an image?)")
+    declared, needed = header[:2], header[2]
     if declared[0] * declared[1] > max_pixels:
         raise UnreadableImageError(
             f"declares {declared[1]}x{declared[0]} pixels, over the cap of {max_pixels:,}"
         )
-    needed = decoding_bytes(data) or 0
     if needed > MAX_DECODED_BYTES:
         raise UnreadableImageError(
             f"would take {needed / 1e6:,.0f} MB to decode ({declared[1]}x{declared[0]} pixels at "
