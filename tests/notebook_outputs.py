@@ -6,7 +6,7 @@ thread count, rounds float32 differently, and after a few epochs those last digi
 other accuracies, other sentences. Ignoring such a cell is allowed only with a check here:
 ``TRAINED`` maps a piece of each cell's source to a function that recomputes what the cell
 must show from the run folder's saved files. ``EXEMPT`` names the ignored cells that show
-times or widgets, which nothing recomputes.
+training logs with times, which nothing recomputes.
 """
 
 import json
@@ -187,6 +187,11 @@ def _similar_paintings(run_dir: Path) -> str:
     return similar.describe(gallery, similar.embed(image[np.newaxis])[0]) + "\n"
 
 
+def _new_painting_and_its_maps(run_dir: Path) -> str:
+    """The new painting's cell: the answer's table, then the sentence on its two maps."""
+    return _new_painting(run_dir) + _attribution_maps(run_dir)
+
+
 # A piece of the cell's source -> what the cell must show, recomputed from the run folder.
 # The scores cell also lists the folder's files, which grow as the run goes on: only its
 # first two lines are recomputed.
@@ -198,19 +203,16 @@ TRAINED: dict[str, Callable[[Path], str]] = {
     "interpret.calibration(": _calibration,
     "interpret.grad_cam(explained)": _grad_cam,
     "explore.painting_summary(": _explorer,
-    "predict.attribute(trained": _new_painting,
+    "predict.attribute(trained": _new_painting_and_its_maps,
     "similar.describe(": _similar_paintings,
-    "interpret.attribution_maps(": _attribution_maps,
     "interpret.transfer(": _transfer,
 }
 FIRST_LINES_ONLY = {"proba_val = evaluation.predict_proba("}
 EXEMPT = {
-    "loading.load_files(": "the loading time",
     "learner.fit(\n    train_data,": "the training log, with times per step",
     "initial_epoch=head_only_epochs": "the fine-tuning log, with times per step",
     "head_history = transfer_network.fit(": "transfer learning's training log, with times",
     "fine_history = transfer_network.fit(": "transfer learning's fine-tuning log, with times",
-    "explore.PaintingExplorer(": "the widgets (their model ids are new every run)",
 }
 
 

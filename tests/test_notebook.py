@@ -235,8 +235,8 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 
 def test_every_cell_nbval_ignores_is_checked_or_exempt():
-    """A cell may skip nbval's comparison only with a check beside it (or if it shows times
-    or widgets), and every check finds its one cell."""
+    """A cell may skip nbval's comparison only with a check beside it (or if it shows a
+    training log with times), and every check finds its one cell."""
     cells = code_cells(nbformat.read(NOTEBOOK, as_version=4))
     ignored = [c.source for c in cells if IGNORE_OUTPUT in c.metadata.get("tags", [])]
     unchecked = [source for source in ignored if marker_of(source) is None]
