@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -391,3 +392,80 @@ def test_a_misspelt_artist_or_a_missing_painting_stops_before_training(
     run_dir = tmp_path / "out" / "typo"
     assert runs.read_status(run_dir)["status"] == runs.FAILED
     assert not (run_dir / "training_log.csv").exists() and not (run_dir / "model.keras").exists()
+
+
+RUNNER = [sys.executable, "-m", "utils.run_notebook"]
+
+
+def test_a_file_size_limit_fails_the_run_in_one_line_with_its_status_recorded(tmp_path):
+    """``ulimit -f`` makes a write past the limit fail with EFBIG, as a full disk fails with
+    ENOSPC: here the executed notebook (1.5 MB of output) outgrows a 1 MB limit. The runner
+    names the limit in one line, without the kernel's sqlite traceback, and status.json says
+    failed."""
+    notebook = tracked_notebook(tmp_path / "big.ipynb", "print('x' * 1_500_000)")
+    limit = 1_000_000
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    run = subprocess.run(
+        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", "big"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(tmp_path / "out")},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard)),
+        timeout=300,
+    )
+    assert run.returncode == 1
+    assert "The run failed: a file in " in run.stderr
+    assert "would grow past this process's file-size limit (ulimit -f)" in run.stderr
+    assert "Traceback" not in run.stderr
+    status = runs.read_status(tmp_path / "out" / "big")
+    assert status["status"] == runs.FAILED and "ulimit -f" in status["error"]
+
+
+def test_a_failure_the_notebook_could_not_record_is_recorded_by_the_runner(
+    tmp_path, monkeypatch, capsys
+):
+    """The disk is full: the notebook's own status write fails, and so does the atomic
+    write of the runner's (no room for its temporary file). status.json is overwritten in
+    place instead, so the run does not stay marked running; the runner used to raise."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    last_cell = (
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(28, 'No space left on device')\n"
+        "runs.write_status = full\n"
+        "raise ValueError('the disk is full')"
+    )
+    notebook = tracked_notebook(tmp_path / "full.ipynb", last_cell)
+    real_write_bytes = runs.write_bytes
+
+    def no_room_for_status(path, data):
+        if path.name == runs.STATUS_FILE:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(path, data)
+
+    monkeypatch.setattr(runs, "write_bytes", no_room_for_status)
+    assert run_notebook.main(["--notebook", str(notebook), "-p", "run_name", "full"]) == 1
+    status = runs.read_status(tmp_path / "out" / "full")
+    assert status["status"] == runs.FAILED and "the disk is full" in status["error"]
+    assert "The run failed in cell 4: ValueError: the disk is full" in capsys.readouterr().err
+
+
+def test_a_stop_signal_while_the_runner_starts_is_one_line(tmp_path):
+    """Ctrl-C while papermill is still being imported used to print a 75-line traceback."""
+    notebook = tracked_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    runner = subprocess.Popen(
+        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", "early"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(tmp_path / "out")},
+    )
+    time.sleep(0.3)  # the handlers are installed; papermill takes over a second to import
+    runner.send_signal(signal.SIGINT)
+    _, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 130
+    assert "Traceback" not in stderr
+    started = (tmp_path / "out" / "early").is_dir()
+    if not started:  # the usual case: stopped while importing
+        assert stderr.strip() == "SIGINT: stopped before the notebook started; nothing ran."
+    else:  # a machine fast enough to have started the kernel already
+        assert runs.read_status(tmp_path / "out" / "early")["status"] == runs.INTERRUPTED

@@ -24,13 +24,32 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import papermill
+NOTEBOOK_STARTED = threading.Event()  # set once papermill starts the notebook's kernel
 
-from utils import parameters, paths, runs
+
+def stop_outside_the_run(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM while the runner starts (importing papermill takes seconds) or
+    after the run has ended: exit at once with 128 + the signal, in one line, never with a
+    traceback. While the notebook runs, ``stop_signals_interrupt_the_kernel`` answers."""
+    if not NOTEBOOK_STARTED.is_set():
+        name = signal.Signals(signum).name
+        print(f"\n{name}: stopped before the notebook started; nothing ran.", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, stop_outside_the_run)
+
+# After the handlers above, so that a signal while these load is one line.
+import papermill  # noqa: E402
+
+from utils import parameters, paths, runs  # noqa: E402
 
 NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "cnn_artists.ipynb"
 KERNEL_NAME = "cnn-artists"
@@ -157,6 +176,7 @@ def execute(
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
     with stop_signals_interrupt_the_kernel(run_dir) as received:
+        NOTEBOOK_STARTED.set()
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -166,26 +186,56 @@ def execute(
                 cwd=str(notebook.parent),
                 log_output=True,
                 progress_bar=False,
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # The kernel logs only what is fatal (a stop signal during its start made
+                # it log ZMQ tracebacks; the runner reports every failure itself), and keeps
+                # no history database, which a full disk would fill with sqlite tracebacks.
+                extra_arguments=[
+                    "--IPKernelApp.log_level=CRITICAL",
+                    "--HistoryManager.enabled=False",
+                ],
             )
         except (papermill.PapermillExecutionError, KeyboardInterrupt) as error:
             if received or getattr(error, "ename", "KeyboardInterrupt") == "KeyboardInterrupt":
                 if runs.read_status(run_dir)["status"] != runs.INTERRUPTED:
-                    runs.mark_interrupted(run_dir, getattr(error, "exec_count", None))
+                    record_status(
+                        run_dir, runs.mark_interrupted, getattr(error, "exec_count", None)
+                    )
                 return RunOutcome(run_dir, interrupted=True)
             message = f"{error.ename}: {error.evalue}"
-            if runs.read_status(run_dir)["status"] != runs.FAILED:  # failed before tracking
-                runs.mark_failed(run_dir, error.exec_count, message, error.source)
+            if runs.read_status(run_dir)["status"] != runs.FAILED:  # the notebook could not say
+                record_status(run_dir, runs.mark_failed, error.exec_count, message, error.source)
             return RunOutcome(run_dir, f"cell {error.exec_count}: {message}")
         except Exception as error:  # the kernel died, timed out, or the disk is full
-            message = f"{type(error).__name__}: {error}".strip()
-            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-                message = f"no space left on the disk that holds {paths.display(run_dir)}"
-            with contextlib.suppress(OSError):
-                if runs.read_status(run_dir)["status"] != runs.FAILED:
-                    runs.mark_failed(run_dir, None, message)
+            message = no_room_message(error, run_dir) or f"{type(error).__name__}: {error}".strip()
+            if runs.read_status(run_dir)["status"] != runs.FAILED:
+                record_status(run_dir, runs.mark_failed, None, message)
             return RunOutcome(run_dir, message)
     return RunOutcome(run_dir)
+
+
+def no_room_message(error: BaseException, run_dir: Path) -> str:
+    """One line for a write that found no room, or "" for any other error."""
+    if not isinstance(error, OSError) or error.errno not in runs.NO_ROOM:
+        return ""
+    if error.errno == errno.EFBIG:
+        return (
+            f"a file in {paths.display(run_dir)} would grow past this process's file-size "
+            "limit (ulimit -f)"
+        )
+    return f"no space left on the disk that holds {paths.display(run_dir)}"
+
+
+def record_status(run_dir: Path, mark: Callable[..., Path], *details: object) -> None:
+    """Record how the run ended with ``mark`` (``runs.mark_failed`` or ``mark_interrupted``);
+    if even ``status.json`` cannot be written, say so in one line and go on."""
+    try:
+        mark(run_dir, *details)
+    except OSError as error:
+        print(
+            f"Could not record the run's status in {paths.display(run_dir)}: "
+            f"{error.strerror or error}",
+            file=sys.stderr,
+        )
 
 
 def prepare_resume(run_dir: Path, declared: Mapping[str, parameters.Declared]) -> dict:
@@ -296,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return INTERRUPTED_EXIT_CODE
     if not outcome.ok:
-        print(f"\nThe run failed in {outcome.error}", file=sys.stderr)
+        separator = " in" if outcome.error.startswith("cell ") else ":"
+        print(f"\nThe run failed{separator} {outcome.error}", file=sys.stderr)
         print(f"The notebook with the error is at {where}/notebook.ipynb", file=sys.stderr)
         return 1
     print(f"\nDone. Results are in {where}/")

@@ -4,6 +4,7 @@
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -161,9 +162,30 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+# What a write raises when the disk, the user's quota or the process's file-size limit
+# (ulimit -f) leaves no room.
+NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 def write_status(run_dir: Path, status: str, **details: object) -> Path:
-    """Record the run's state in ``<run_dir>/status.json``, with the time and any details."""
-    return write_json(Path(run_dir) / STATUS_FILE, {"status": status, "time": _now(), **details})
+    """Record the run's state in ``<run_dir>/status.json``, with the time and any details.
+
+    Written atomically when there is room. On a full disk, where even the small temporary
+    file of an atomic write cannot be made, the old ``status.json`` is overwritten in place
+    instead: it is small, so the block it frees is the one it needs. A failed run never
+    stays marked ``running`` for lack of a few bytes.
+    """
+    path = Path(run_dir) / STATUS_FILE
+    record = {"status": status, "time": _now(), **details}
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    try:
+        return write_text(path, text)
+    except OSError as error:
+        if error.errno not in NO_ROOM or not path.is_file():
+            raise
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+    return path
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -283,7 +305,9 @@ def track_status(run_dir: Path) -> None:
             mark_interrupted(run_dir, result.execution_count)
         elif error is not None:
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
-            mark_failed(run_dir, result.execution_count, message, result.info.raw_cell or "")
+            # If even this cannot be written, the runner records the failure.
+            with contextlib.suppress(OSError):
+                mark_failed(run_dir, result.execution_count, message, result.info.raw_cell or "")
 
     shell.events.register("post_run_cell", record_failure)
     _status_hook = record_failure
