@@ -54,3 +54,22 @@ def test_each_cache_format_serves_every_image_once_an_epoch(cache_formats, cache
             for image, label in zip(np.asarray(images), np.argmax(one_hot, axis=1), strict=True)
         ]
         assert sorted(served) == stored
+
+
+def test_the_checksum_benchmark_times_building_and_opening_an_entry(tmp_path):
+    row = load_benchmark("cache_checksum").measure(paintings=30, size=8, work=tmp_path)
+    assert row["entry_bytes"] > 30 * 8 * 8 * 3 and set(row["build_seconds"]) == {
+        "with_checksums",
+        "without_checksums",
+    }
+    assert set(row["open_seconds"]) == {
+        "checked_cold",
+        "checked_warm",
+        "unchecked_cold",
+        "unchecked_warm",
+    }
+    assert sorted(p.name for p in (tmp_path / "8px" / "with").iterdir()) == [
+        "X.npy",
+        "checksums.json",
+        "kept.npy",
+    ]

@@ -1,10 +1,17 @@
 """From a data folder to uint8 arrays, through the cache."""
 
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import write_jpeg
 
-from utils import dataset, images, loading
+from utils import cache, dataset, images, loading
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +97,8 @@ def test_a_cache_that_does_not_fit_is_rebuilt(kaggle_dataset, tmp_path, monkeypa
     for entry in entries:
         np.save(entry / "kept.npy", np.load(entry / "kept.npy") + 1000)
         (entry / "original_sizes.npy").unlink()
+        checksums = {p.name: cache.file_checksum(p) for p in entry.glob("*.npy")}
+        (entry / cache.CHECKSUMS).write_text(json.dumps(checksums))  # whole, but wrong
     again = loading.load_dataset(kaggle_dataset, 8)
     np.testing.assert_array_equal(again.train.X, first.train.X)
     np.testing.assert_array_equal(again.val.y, first.val.y)
@@ -143,3 +152,73 @@ def test_an_artist_whose_images_are_all_unreadable_is_named(kaggle_dataset):
     with pytest.warns(UserWarning, match="Degas could be read"):
         data = loading.load_dataset(kaggle_dataset, 8)
     assert len(data.skipped) == 4
+
+
+@pytest.fixture
+def one_megabyte_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs: a disk that runs full. Mounting needs root (or the right capability)."""
+    mount_point = tmp_path / "tiny-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+LOAD_TO_DISK = """
+import sys
+from utils import dataset, loading
+if sys.argv[2] == "short of memory":
+    loading.available_memory = lambda: 1
+data = loading.load_files(dataset.collect_files(sys.argv[1]), 256, in_memory=False)
+print("memory-mapped" if data.memory_mapped else "in memory")
+"""
+
+
+@pytest.mark.parametrize("memory", ["plenty of memory", "short of memory"])
+def test_disk_mode_on_a_full_disk_keeps_the_images_in_memory_or_says_what_space_it_needs(
+    kaggle_dataset, one_megabyte_disk, memory
+):
+    """The cache of 12 paintings at 256 px takes 2.4 MB; the disk has 1 MB. Filling a
+    memory map there used to kill the process with SIGBUS, leaving a *.tmp folder."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_TO_DISK, str(kaggle_dataset), memory],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_DATA": str(one_megabyte_disk)},
+        timeout=300,
+    )
+    if memory == "plenty of memory":
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        assert loaded.stdout == "in memory\n"
+        assert "the images are held in memory instead" in loaded.stderr
+    else:
+        assert loaded.returncode == 1, loaded.stderr[-2000:]
+        last_line = loaded.stderr.strip().splitlines()[-1]
+        assert last_line.startswith("utils.loading.NoRoomError: The images need 2.4 MB of free")
+        assert "(No space left on device; " in last_line and "do not fit in memory" in last_line
+    assert list((one_megabyte_disk / "cache").glob("*")) == []
+
+
+def test_a_cache_entry_damaged_on_disk_is_rebuilt_with_a_warning(kaggle_dataset):
+    """Zeroed pixels of the same shape and size used to give a run on black paintings."""
+    files = dataset.collect_files(kaggle_dataset)
+    first = loading.load_files(files, 16, in_memory=False)
+    cached = Path(first.train.X.filename)
+    X = np.load(cached, mmap_mode="r+")
+    X[:] = 0
+    X.flush()
+    del X, first
+    with pytest.warns(UserWarning, match="are damaged .*X.npy does not match its checksum"):
+        again = loading.load_files(files, 16, in_memory=False)
+    assert again.train.X.max() > 0
+    np.testing.assert_array_equal(
+        again.train.X, loading.load_files(files, 16, use_cache=False).train.X
+    )

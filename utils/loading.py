@@ -7,6 +7,7 @@ give the same arrays, row for row, so a run gives the same numbers either way.
 """
 
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,9 +19,13 @@ from utils import cache, dataset, images, paths
 from utils.choices import DATA_MODES
 
 # Bump when a change to decoding, resizing or the cache's format makes old entries wrong.
-LOADER_VERSION = 3  # 3: PNG and WebP turned upright by their EXIF orientation
+LOADER_VERSION = 4  # 3: PNG and WebP turned upright by EXIF; 4: entries carry checksums
 # auto keeps the arrays on disk when they would take more than this share of free memory.
 MEMORY_SHARE = 1 / 3
+
+
+class NoRoomError(RuntimeError):
+    """The arrays fit neither in the cache's free disk space nor in memory."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class LoadedDataset:
     skipped: list[images.Skipped]
     layout: dataset.Layout
     seconds: float
+
+    @property
+    def memory_mapped(self) -> bool:
+        """True when the images are read from the disk cache, not held in memory."""
+        return isinstance(self.train.X, np.memmap)
 
 
 def _fits(stored: dict[str, np.ndarray], count: int, image_size: int) -> bool:
@@ -78,6 +88,18 @@ def available_memory() -> int:
         return 0
 
 
+def fits_in_memory(needed: int, available: int | None = None) -> bool:
+    """Whether ``needed`` bytes are at most ``MEMORY_SHARE`` of the ``available`` memory
+    (``available_memory()``; when that is unknown, they are taken to fit)."""
+    available = available_memory() if available is None else available
+    return not available or needed <= MEMORY_SHARE * available
+
+
+def _in_units(size: int) -> str:
+    """A size in bytes as megabytes or gigabytes, for messages."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
 def keeps_in_memory(
     data_mode: str, files: dataset.DatasetFiles, image_size: int, available: int | None = None
 ) -> bool:
@@ -88,8 +110,7 @@ def keeps_in_memory(
     if data_mode != "auto":
         return data_mode == "memory"
     needed = (len(files.train.paths) + len(files.val.paths)) * image_size * image_size * 3
-    available = available_memory() if available is None else available
-    return not available or needed <= MEMORY_SHARE * available
+    return fits_in_memory(needed, available)
 
 
 def _decode_to_disk(
@@ -104,10 +125,20 @@ def _decode_to_disk(
         del X
         for name, array in _index_arrays(loaded).items():
             entry.put(name, array)
-    stored = cache.load(paths.cache_dir(), key, mmap=True)
+    stored = cache.load(paths.cache_dir(), key, mmap=True, verify=False)  # just written
     if stored is None:
         raise OSError(f"the cache entry {key} could not be read back")
     return stored
+
+
+def _free_space(folder: Path) -> int:
+    """Free bytes on the disk that holds ``folder`` (or its nearest existing parent)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 def _index_arrays(loaded: images.LoadedImages) -> dict[str, np.ndarray]:
@@ -145,9 +176,19 @@ def load_split(
         try:
             stored = _decode_to_disk(files, key, image_size, resize_mode, progress)
         except OSError as error:
+            needed = len(files.paths) * image_size * image_size * 3
+            reason = error.strerror or str(error)
+            if not fits_in_memory(needed):
+                raise NoRoomError(
+                    f"The images need {_in_units(needed)} of free space for their cache in "
+                    f"{paths.display(paths.cache_dir())} ({reason}; "
+                    f"{_in_units(_free_space(paths.cache_dir()))} free), and they do not fit "
+                    "in memory either. Free that much space, or point CNN_ARTISTS_DATA at a "
+                    "disk with room."
+                ) from None
             warnings.warn(
-                f"Could not write the image cache in {paths.cache_dir()} ({error}); "
-                "the images are held in memory instead.",
+                f"Could not write the image cache in {paths.display(paths.cache_dir())} "
+                f"({reason}); the images are held in memory instead.",
                 stacklevel=2,
             )
     if stored is None:
