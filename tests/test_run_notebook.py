@@ -469,3 +469,32 @@ def test_a_stop_signal_while_the_runner_starts_is_one_line(tmp_path):
         assert stderr.strip() == "SIGINT: stopped before the notebook started; nothing ran."
     else:  # a machine fast enough to have started the kernel already
         assert runs.read_status(tmp_path / "out" / "early")["status"] == runs.INTERRUPTED
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.6, 0.7, 0.8])
+def test_a_stop_signal_while_the_kernel_starts_marks_the_run_interrupted_in_one_line(
+    tmp_path, delay
+):
+    """papermill names its working directory just before it starts the kernel. A SIGINT
+    0.6 to 0.8 s later (on the 2-core machine this was written on) sometimes made the
+    kernel log a 20-line ZMQError traceback; the kernel now logs only fatal errors."""
+    notebook = tracked_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    runner = subprocess.Popen(
+        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", "starting"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"CNN_ARTISTS_OUT": str(tmp_path / "out")},
+    )
+    lines = []
+    for line in runner.stderr:
+        lines.append(line)
+        if line.startswith("Working directory:"):
+            time.sleep(delay)
+            runner.send_signal(signal.SIGINT)
+            break
+    lines += runner.stderr.readlines()
+    assert runner.wait(timeout=120) == 130
+    stderr = "".join(lines)
+    assert "Traceback" not in stderr and "IPKernelApp" not in stderr, stderr
+    assert runs.read_status(tmp_path / "out" / "starting")["status"] == runs.INTERRUPTED

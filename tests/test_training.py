@@ -3,6 +3,7 @@ seed and the epoch; precision, optimizers and divergence behave as documented.""
 
 import errno
 import json
+import resource
 import tempfile
 from pathlib import Path
 
@@ -577,3 +578,23 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_whole_checkpoint(tmp_pat
     with pytest.raises(OSError, match="No space left"):
         model.fit(X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
     assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")
+
+
+def test_a_file_size_limit_while_checkpointing_keeps_the_last_whole_checkpoint(tmp_path):
+    """The same, for real: past ``ulimit -f`` (RLIMIT_FSIZE) writes fail with EFBIG, as on
+    a full disk with ENOSPC. Inside h5py such a failure crashed the process (segmentation
+    fault); the checkpoint's room is now claimed first, which fails cleanly."""
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    model = tiny_dense()
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    whole = (checkpoint / "epoch-2.weights.h5").stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (whole // 2, hard))
+    try:
+        with pytest.raises(OSError, match="File too large"):
+            model.fit(X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")
+    assert not list(checkpoint.glob("*.tmp*"))

@@ -3,6 +3,7 @@ training batches, the validation data, and the state a resumed training starts f
 
 import csv
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from utils import cache
 from utils.backend import keras, tf
 from utils.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS
 
@@ -477,6 +479,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         folder.mkdir(parents=True, exist_ok=True)
         previous = _checkpoint_record(folder)
         name = f"epoch-{self._current_epoch}.weights.h5"
+        size = _weights_file_size(self.model, folder / previous["weights"] if previous else None)
+        _reserve_room(folder / name, size)
         self.model.save_weights(str(folder / name), overwrite=True)
         _sync(folder / name)
         record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
@@ -494,6 +498,39 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs: dict | None = None) -> None:
         """Forget the restored epoch; the checkpoint stays for the notebook to remove."""
         self.model._initial_epoch = None
+
+
+HDF5_BYTES_PER_ARRAY = 4096  # what a weights file holds besides an array's values, at most
+
+
+def _weights_file_size(model: keras.Model, previous: Path | None) -> int:
+    """Bytes the next checkpoint will take: the previous one's size, or (for the first)
+    every variable's values with room for the file's own bookkeeping."""
+    if previous is not None and previous.is_file():
+        return previous.stat().st_size
+    variables = list(model.weights)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    values = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+    return values + HDF5_BYTES_PER_ARRAY * (len(variables) + 16)
+
+
+def _reserve_room(path: Path, size: int) -> None:
+    """Claim ``size`` bytes on the disk for ``path`` before h5py writes it there, or raise
+    ``OSError``: ENOSPC on a full disk, EFBIG past a file-size limit (``ulimit -f``).
+
+    A write that fails for lack of room inside HDF5 ends in a segmentation fault of the whole
+    process (Keras 3.15 with h5py 3, measured: tests/test_training.py), which no resume
+    could report; failing here first is an ordinary error. The claimed blocks are freed
+    when h5py truncates the file to write it, so the weights find them free.
+    """
+    try:
+        with open(path, "wb") as file:
+            file.truncate(size)
+        cache.reserve(path)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _sync(path: Path) -> None:
