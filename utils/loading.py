@@ -191,6 +191,7 @@ def load_split(
                 f"({reason}); the images are held in memory instead.",
                 stacklevel=2,
             )
+            use_cache = False  # the same disk: a second try would only warn again
     if stored is None:
         loaded = images.load_images(files.paths, image_size, resize_mode, progress=progress)
         stored = {"X": loaded.X} | _index_arrays(loaded)
