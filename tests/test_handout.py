@@ -1,10 +1,12 @@
 """make handout: the chapter, its helpers and params for students, never the solutions."""
 
+import errno
 import os
 import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from utils import handout, paths, run_notebook
 
@@ -81,3 +83,96 @@ def test_an_existing_folder_is_never_written_into(tmp_path):
     assert result.returncode != 0
     assert "already exists" in result.stderr
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
+
+
+def handout_command(target):
+    """``python -m utils.handout --to target``, as make runs it, without make's own line."""
+    return subprocess.run(
+        [sys.executable, "-m", "utils.handout", "--to", str(target)],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def both_ways(path):
+    """``path`` as an absolute path, and relative to the project root (which make uses)."""
+    return [str(path), os.path.relpath(path, paths.PROJECT_ROOT)]
+
+
+def everything_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("way", [0, 1], ids=["absolute", "relative"])
+def test_a_folder_beside_the_target_is_never_removed(tmp_path, way):
+    """The temporary folder used to be a fixed name beside the target (``.victim.tmp``),
+    removed with everything in it; a user's folder of that name went with it."""
+    beside = tmp_path / "handout" / ".victim.tmp"
+    beside.mkdir(parents=True)
+    (beside / "notes.txt").write_text("a student's notes")
+
+    result = make_handout(both_ways(tmp_path / "handout" / "victim")[way])
+
+    assert result.returncode == 0, result.stderr
+    assert (beside / "notes.txt").read_text() == "a student's notes"
+    assert sorted(p.name for p in (tmp_path / "handout").iterdir()) == [".victim.tmp", "victim"]
+
+
+@pytest.mark.parametrize("way", [0, 1], ids=["absolute", "relative"])
+def test_a_dangling_link_is_refused_in_one_line_and_nothing_is_written(tmp_path, way):
+    """A dangling link used to be followed, leaving a full ``.dangling.tmp`` copy."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+
+    result = handout_command(both_ways(tmp_path / "dangling")[way])
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "is a link to" in result.stderr and "which does not exist" in result.stderr
+    assert everything_under(tmp_path) == ["dangling"]
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [("afile/sub", "not a folder"), ("afile/sub/deeper", "not a folder")],
+)
+def test_a_target_under_a_file_is_one_line_and_leaves_nothing(tmp_path, target, says):
+    (tmp_path / "afile").write_text("not a folder")
+
+    result = handout_command(tmp_path / target)
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "Cannot write the handout to" in result.stderr and says in result.stderr
+    assert everything_under(tmp_path) == ["afile"]
+
+
+def test_an_unwritable_place_is_one_line():
+    result = handout_command("/proc/handout")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Cannot write the handout to /proc/handout: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not any(name.startswith(".handout") for name in os.listdir("/proc"))
+
+
+def test_a_failure_while_copying_removes_only_what_the_handout_created(tmp_path, monkeypatch):
+    """The disk fills halfway: the temporary folder and the parents the handout made go,
+    and what was there before stays."""
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "syllabus.md").write_text("week 3")
+    real_fill = handout.fill
+
+    def fill_then_no_room(staging, keep_outputs):
+        real_fill(staging, keep_outputs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(handout, "fill", fill_then_no_room)
+    with pytest.raises(handout.HandoutError, match="No space left on device"):
+        handout.write_handout(tmp_path / "course" / "week3" / "handout")
+    assert everything_under(tmp_path) == ["course", "course/syllabus.md"]
+
+
+def test_the_handout_gets_the_permissions_the_umask_gives(tmp_path):
+    """A temporary folder is made 0700; the handout itself is a folder like any other."""
+    target = handout.write_handout(tmp_path / "h")
+    assert target.stat().st_mode & 0o777 == paths.FOLDER_MODE

@@ -10,12 +10,17 @@ The folder holds what a student needs to run the chapter (``make run``, ``make l
 the notebook, ``utils/``, ``params/``, ``sweeps/``, the README and ``docs/``, the
 environment files and the Makefile, and the measured results the chapter's table shows.
 It never holds ``notebooks/solutions.ipynb``, the tests, runs, data or caches. An existing
-folder is never written into.
+folder is never written into, and nothing but what the command itself created is ever
+removed.
 """
 
 import argparse
+import contextlib
+import errno
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -47,17 +52,53 @@ def cleared(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return copy
 
 
-def write_handout(target: Path, keep_outputs: bool = False) -> Path:
-    """Write the handout into ``target``, which must not exist yet; ``target``."""
-    if target.exists():
-        raise FileExistsError(
+class HandoutError(Exception):
+    """The handout cannot be written where asked; the message is one line for the user."""
+
+
+def refuse_taken(target: Path) -> None:
+    """Refuse a ``target`` that exists, or that is a link, even one that leads nowhere."""
+    if target.is_symlink() and not target.exists():
+        raise HandoutError(
+            f"{paths.display(target)} is a link to {os.readlink(target)}, which does not exist; "
+            "remove the link or name another folder (make handout HANDOUT=...)."
+        )
+    if os.path.lexists(target):
+        raise HandoutError(
             f"{paths.display(target)} already exists; remove it or name another folder "
             "(make handout HANDOUT=...)."
         )
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the folders created, outermost first."""
+    missing = []
+    while not folder.is_dir():
+        if os.path.lexists(folder):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+        missing.append(folder)
+        folder = folder.parent
+    created: list[Path] = []
+    try:
+        for parent in reversed(missing):
+            parent.mkdir()
+            created.append(parent)
+    except OSError:
+        remove_folders(created)
+        raise
+    return created
+
+
+def remove_folders(created: list[Path]) -> None:
+    """Remove the empty folders in ``created``, innermost first; anything else stays."""
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def fill(staging: Path, keep_outputs: bool) -> None:
+    """Copy the handout's files into the empty folder ``staging``."""
     root = paths.PROJECT_ROOT
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     for name in FILES:
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, staging / name)
@@ -70,8 +111,43 @@ def write_handout(target: Path, keep_outputs: bool = False) -> Path:
     chapter = staging / run_notebook.NOTEBOOK.relative_to(root)
     chapter.parent.mkdir()
     nbformat.write(notebook if keep_outputs else cleared(notebook), chapter)
-    staging.rename(target)
+
+
+def write_handout(target: Path, keep_outputs: bool = False) -> Path:
+    """Write the handout into ``target``, which must not exist yet; ``target``.
+
+    The files are copied into a temporary folder of a unique name beside ``target``, which is
+    renamed into place when complete. On any failure only what this call created is removed:
+    that folder and the missing parents it made, never a file or folder that was there.
+    """
+    refuse_taken(target)
+    try:
+        created = make_parents(target.parent)
+    except OSError as error:
+        raise HandoutError(f"Cannot write the handout to {target}: {reason(error)}.") from None
+    staging = None
+    try:
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        )
+        fill(staging, keep_outputs)
+        staging.chmod(paths.FOLDER_MODE)
+        refuse_taken(target)
+        staging.rename(target)
+    except BaseException as error:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        remove_folders(created)
+        if isinstance(error, OSError):
+            raise HandoutError(f"Cannot write the handout to {target}: {reason(error)}.") from None
+        raise
     return target
+
+
+def reason(error: OSError) -> str:
+    """What went wrong, in a few words: the system's message and the path it concerns."""
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         target = write_handout(paths.resolve(args.to), keep_outputs=args.keep_outputs)
-    except FileExistsError as error:
+    except HandoutError as error:
         print(error, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("Stopped; no handout was written.", file=sys.stderr)
+        return 130
     outputs = "kept" if args.keep_outputs else "cleared"
     print(f"Handout written to {paths.display(target)}/ (notebook outputs {outputs}).")
     print("It leaves out the solutions notebook, the tests, runs and data.")

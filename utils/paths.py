@@ -10,6 +10,19 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _read_umask() -> int:
+    """The process's umask. ``os.umask`` can only read it by setting it, so this runs once,
+    at import, before any thread could create a file meanwhile."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
+UMASK = _read_umask()
+# What the umask gives a new folder: what mkdir would have made (mkdtemp makes 0700).
+FOLDER_MODE = 0o777 & ~UMASK
+
+
 def data_root() -> Path:
     """Folder for datasets and caches: ``$CNN_ARTISTS_DATA`` or ``<project>/data``."""
     return Path(os.environ.get("CNN_ARTISTS_DATA", PROJECT_ROOT / "data"))
@@ -31,9 +44,12 @@ def cache_dir() -> Path:
 
 
 def resolve(path: str | os.PathLike[str]) -> Path:
-    """Resolve ``path`` against the project root unless it is absolute; ``~`` is expanded."""
-    expanded = Path(path).expanduser()
-    return expanded if expanded.is_absolute() else (PROJECT_ROOT / expanded).resolve()
+    """``path`` made absolute against the project root; ``~`` is expanded.
+
+    Links are not followed, whether ``path`` is relative or absolute: the path names the link
+    itself, so a caller can see a link (or one that leads nowhere) for what it is.
+    """
+    return PROJECT_ROOT / Path(path).expanduser()
 
 
 def display(path: str | os.PathLike[str]) -> str:
