@@ -165,13 +165,14 @@ def test_files_without_a_readable_size_are_refused():
             images.decode_rgb(data)
 
 
-def peak_memory_mib_of_loading(path) -> float:
-    """Peak memory growth of a fresh process that loads ``path`` as the loader does."""
+def peak_memory_mib_of_loading(path, load: str = "images.load_images([sys.argv[1]], 64)") -> float:
+    """Peak memory growth of a fresh process that runs ``load`` on ``path`` (by default,
+    loading one image as the loader does)."""
     code = (
         "import resource, sys\n"
-        "from utils import images\n"
+        "from utils import images, loading\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "loaded = images.load_images([sys.argv[1]], 64)\n"
+        f"{load}\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
     )
     result = subprocess.run(
@@ -360,17 +361,9 @@ def test_the_threads_decode_no_more_than_the_budget_at_once():
 
 def peak_memory_mib_of_loading_folder(folder: Path) -> float:
     """Peak memory growth of a fresh process that loads a data folder into arrays."""
-    code = (
-        "import resource, sys\n"
-        "from utils import loading\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "data = loading.load_dataset(sys.argv[1], 64, use_cache=False)\n"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+    return peak_memory_mib_of_loading(
+        folder, "loading.load_dataset(sys.argv[1], 64, use_cache=False)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True
-    )
-    return float(result.stdout.strip())
 
 
 def test_four_deep_pngs_in_a_training_folder_cost_under_500_mb_more(tmp_path):
