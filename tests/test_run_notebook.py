@@ -1,5 +1,6 @@
 """The papermill runner: parameter parsing, refusal of typos, and its own run folder."""
 
+import ast
 import base64
 import errno
 import json
@@ -10,13 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import nbformat
 import pytest
 import yaml
 from conftest import write_notebook
 
-from utils import parameters, run_notebook, runs, sample_data
+from utils import kernel_stop, parameters, run_notebook, runs, sample_data
 
 HOSTILE = '"; __import__("os").system("touch pwned"); "'
 
@@ -231,19 +233,14 @@ def test_an_unusable_out_folder_is_named(tmp_path, monkeypatch):
         run_notebook.main(["--notebook", str(notebook)])
 
 
-def start_runner(notebook, out, run_name, new_session=False):
+RUNNER = [sys.executable, "-m", "utils.run_notebook"]
+
+
+def start_runner(notebook, out, run_name, new_session=False, hold_at=""):
+    held = {run_notebook.HOLD_AT: hold_at} if hold_at else {}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "utils.run_notebook",
-            "--notebook",
-            str(notebook),
-            "-p",
-            "run_name",
-            run_name,
-        ],
-        env=os.environ | {"CNN_ARTISTS_OUT": str(out)},
+        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", run_name],
+        env=os.environ | {"CNN_ARTISTS_OUT": str(out)} | held,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -394,9 +391,6 @@ def test_a_misspelt_artist_or_a_missing_painting_stops_before_training(
     assert not (run_dir / "training_log.csv").exists() and not (run_dir / "model.keras").exists()
 
 
-RUNNER = [sys.executable, "-m", "utils.run_notebook"]
-
-
 def test_a_file_size_limit_fails_the_run_in_one_line_with_its_status_recorded(tmp_path):
     """``ulimit -f`` makes a write past the limit fail with EFBIG, as a full disk fails with
     ENOSPC: here the executed notebook (1.5 MB of output) outgrows a 1 MB limit. The runner
@@ -449,52 +443,89 @@ def test_a_failure_the_notebook_could_not_record_is_recorded_by_the_runner(
     assert "The run failed in cell 4: ValueError: the disk is full" in capsys.readouterr().err
 
 
-def test_a_stop_signal_while_the_runner_starts_is_one_line(tmp_path):
-    """Ctrl-C while papermill is still being imported used to print a 75-line traceback."""
-    notebook = tracked_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
-    runner = subprocess.Popen(
-        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", "early"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"CNN_ARTISTS_OUT": str(tmp_path / "out")},
-    )
-    time.sleep(0.3)  # the handlers are installed; papermill takes over a second to import
-    runner.send_signal(signal.SIGINT)
-    _, stderr = runner.communicate(timeout=120)
-    assert runner.returncode == 130
-    assert "Traceback" not in stderr
-    started = (tmp_path / "out" / "early").is_dir()
-    if not started:  # the usual case: stopped while importing
-        assert stderr.strip() == "SIGINT: stopped before the notebook started; nothing ran."
-    else:  # a machine fast enough to have started the kernel already
-        assert runs.read_status(tmp_path / "out" / "early")["status"] == runs.INTERRUPTED
-
-
-@pytest.mark.parametrize("delay", [0.0, 0.6, 0.7, 0.8])
-def test_a_stop_signal_while_the_kernel_starts_marks_the_run_interrupted_in_one_line(
-    tmp_path, delay
-):
-    """papermill names its working directory just before it starts the kernel. A SIGINT
-    0.6 to 0.8 s later (on the 2-core machine this was written on) sometimes made the
-    kernel log a 20-line ZMQError traceback; the kernel now logs only fatal errors."""
-    notebook = tracked_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
-    runner = subprocess.Popen(
-        [*RUNNER, "--notebook", str(notebook), "-p", "run_name", "starting"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"CNN_ARTISTS_OUT": str(tmp_path / "out")},
-    )
+def signal_when_held(runner, stage: str) -> list[str]:
+    """Send SIGINT once the runner says it is held at ``stage`` (``$CNN_ARTISTS_HOLD_AT``);
+    everything it wrote to stderr. No delay is guessed: the runner waits for the signal."""
     lines = []
     for line in runner.stderr:
         lines.append(line)
-        if line.startswith("Working directory:"):
-            time.sleep(delay)
+        if line.strip() == f"held at {stage}":
             runner.send_signal(signal.SIGINT)
             break
     lines += runner.stderr.readlines()
+    return lines
+
+
+def test_a_stop_signal_while_the_runner_starts_is_one_line(tmp_path):
+    """Ctrl-C while papermill is still being imported used to print a 75-line traceback."""
+    notebook = tracked_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    runner = start_runner(notebook, tmp_path / "out", "early", hold_at="import")
+    stderr = signal_when_held(runner, "import")
     assert runner.wait(timeout=120) == 130
-    stderr = "".join(lines)
+    assert [line.strip() for line in stderr if line.strip()] == [
+        "held at import",
+        "SIGINT: stopped before the notebook started; nothing ran.",
+    ]
+    assert not (tmp_path / "out" / "early").exists()
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["kernel", "cell-0", "cell-3"],
+    ids=["while the kernel starts", "kernel started, no cell run", "between two cells"],
+)
+def test_a_stop_signal_at_any_stage_of_start_up_stops_the_run_in_one_line(tmp_path, stage):
+    """The runner waits at ``stage`` until the signal has come, so the window is exact. At
+    cell-3 the notebook has recorded its kernel's pid and the 60-second cell is next: a
+    SIGINT passed on to the idle kernel there was ignored, and that cell ran to its end
+    (CI failed one run in a few). Now no cell starts after a stop signal."""
+    notebook = tracked_notebook(
+        tmp_path / "slow.ipynb", "import time\n(run_dir / 'started').touch()\ntime.sleep(60)"
+    )
+    runner = start_runner(notebook, tmp_path / "out", "starting", hold_at=stage)
+    stderr = "".join(signal_when_held(runner, stage))
+    assert runner.wait(timeout=120) == 130, stderr
     assert "Traceback" not in stderr and "IPKernelApp" not in stderr, stderr
-    assert runs.read_status(tmp_path / "out" / "starting")["status"] == runs.INTERRUPTED
+    run_dir = tmp_path / "out" / "starting"
+    assert runs.read_status(run_dir)["status"] == runs.INTERRUPTED
+    assert not (run_dir / "started").exists()
+    assert f"Resume with: make resume RUN={run_dir}" in stderr.strip().splitlines()[-1]
+
+
+def test_a_stop_signal_that_reaches_the_idle_kernel_stops_its_next_cell(tmp_path):
+    """ipykernel ignores SIGINT between cells. The runner's kernels keep it instead
+    (``utils.kernel_stop``), so a Ctrl-C passed on just as a cell is sent still stops that
+    cell. The third cell calls the handler an idle kernel runs on SIGINT (ipykernel restores
+    it after each cell); the fourth must not run its body."""
+    notebook = tracked_notebook(
+        tmp_path / "pending.ipynb",
+        "import signal\nget_ipython().kernel.saved_sigint_handler(signal.SIGINT, None)",
+    )
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("(run_dir / 'ran').touch()"))
+    nbformat.write(nb, notebook)
+    runner = start_runner(notebook, tmp_path / "out", "pending")
+    _, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 130, stderr
+    run_dir = tmp_path / "out" / "pending"
+    assert runs.read_status(run_dir)["status"] == runs.INTERRUPTED
+    assert not (run_dir / "ran").exists()
+
+
+def test_the_pending_interrupt_stops_exactly_one_cell():
+    """``kernel_stop``'s transformer, as IPython uses it: after a SIGINT the next cell is
+    replaced by one that raises ``KeyboardInterrupt``; the cell after it runs as written."""
+    shell = types.SimpleNamespace(ast_transformers=[])
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        pending = kernel_stop.install(shell)
+        cell = ast.parse("x = 1")
+        assert pending.visit(cell) is cell
+        signal.raise_signal(signal.SIGINT)
+        stopped = pending.visit(ast.parse("x = 1"))
+        with pytest.raises(KeyboardInterrupt):
+            exec(compile(stopped, "<cell>", "exec"), {})
+        assert pending.visit(cell) is cell
+        assert shell.ast_transformers == [pending]
+    finally:
+        signal.signal(signal.SIGINT, previous)

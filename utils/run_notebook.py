@@ -25,17 +25,34 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 NOTEBOOK_STARTED = threading.Event()  # set once papermill starts the notebook's kernel
+STOP_SIGNALS: list[int] = []  # every Ctrl-C or SIGTERM the runner has received, in order
+# Tests only: the name of a start-up stage ("import", "kernel", "cell-N") at which the runner
+# waits for a stop signal, so a test can send one exactly there instead of after a delay.
+HOLD_AT = "CNN_ARTISTS_HOLD_AT"
+
+
+def hold(stage: str) -> None:
+    """If ``$CNN_ARTISTS_HOLD_AT`` names ``stage``, say so on stderr and wait (at most two
+    minutes) until a stop signal has been received; otherwise return at once."""
+    if os.environ.get(HOLD_AT) != stage:
+        return
+    print(f"held at {stage}", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + 120
+    while not STOP_SIGNALS and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def stop_outside_the_run(signum: int, frame) -> None:
     """Ctrl-C or SIGTERM while the runner starts (importing papermill takes seconds) or
     after the run has ended: exit at once with 128 + the signal, in one line, never with a
     traceback. While the notebook runs, ``stop_signals_interrupt_the_kernel`` answers."""
+    STOP_SIGNALS.append(signum)
     if not NOTEBOOK_STARTED.is_set():
         name = signal.Signals(signum).name
         print(f"\n{name}: stopped before the notebook started; nothing ran.", file=sys.stderr)
@@ -45,9 +62,14 @@ def stop_outside_the_run(signum: int, frame) -> None:
 if __name__ == "__main__":
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, stop_outside_the_run)
+    hold("import")
 
 # After the handlers above, so that a signal while these load is one line.
+import nbclient.util  # noqa: E402
 import papermill  # noqa: E402
+import papermill.clientwrap  # noqa: E402
+import papermill.engines  # noqa: E402
+import papermill.utils  # noqa: E402
 
 from utils import parameters, paths, runs  # noqa: E402
 
@@ -94,6 +116,80 @@ class AtomicNotebookWrites:
 papermill.iorw.papermill_io.register(ATOMIC, AtomicNotebookWrites())
 
 
+class StopBeforeCellError(Exception):
+    """A stop signal came before a cell started, so the run ends without starting it."""
+
+
+class KernelInCell:
+    """Which kernel process runs a cell right now, if any: where a stop signal is passed on."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+
+
+class StoppableClient(papermill.clientwrap.PapermillNotebookClient):
+    """papermill's notebook client, checking for a stop signal before each cell.
+
+    A signal the runner received before a cell starts (while the kernel starts, or between
+    two cells) stops the run there, so no further cell runs. During a cell the runner's
+    handler interrupts the kernel; a signal that reaches the kernel just before the cell
+    starts is kept by ``utils.kernel_stop`` and stops the cell at once.
+    """
+
+    in_cell: KernelInCell
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        """Run one cell unless a stop signal came first; meanwhile its kernel can be stopped."""
+        hold(f"cell-{cell_index}")
+        self.in_cell.pid = self.km.provisioner.process.pid
+        try:
+            if STOP_SIGNALS:
+                raise StopBeforeCellError(f"stopped before cell {cell_index}")
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count=execution_count, store_history=store_history
+            )
+        finally:
+            self.in_cell.pid = None
+
+    # nbclient binds its own coroutine here, so the override above needs binding again.
+    execute_cell = nbclient.util.run_sync(async_execute_cell)
+
+
+class StoppableEngine(papermill.engines.NBClientEngine):
+    """papermill's nbclient engine with ``StoppableClient``; registered as ``stoppable``."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        start_timeout=60,
+        execution_timeout=None,
+        in_cell=None,
+        **kwargs,
+    ):
+        """Execute ``nb_man``'s notebook as papermill's engine does, reporting each cell's
+        kernel to ``in_cell``."""
+        kwargs = papermill.utils.remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+        client = StoppableClient(
+            nb_man,
+            kernel_name=kernel_name,
+            log=papermill.engines.logger,
+            log_output=log_output,
+            startup_timeout=start_timeout,
+            timeout=execution_timeout,
+            **kwargs,
+        )
+        client.in_cell = in_cell or KernelInCell()
+        return client.execute()
+
+
+papermill.engines.papermill_engines.register("stoppable", StoppableEngine)
+# Each kernel keeps a SIGINT that comes between two cells (utils/kernel_stop.py).
+KERNEL_STOP = "from utils import kernel_stop; kernel_stop.install()"
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """Where a run went and, if it failed or was interrupted, why."""
@@ -109,26 +205,29 @@ class RunOutcome:
 
 
 @contextlib.contextmanager
-def stop_signals_interrupt_the_kernel(run_dir: Path) -> Iterator[list[int]]:
-    """While the notebook runs, Ctrl-C (SIGINT) and SIGTERM interrupt its kernel.
+def stop_signals_interrupt_the_kernel() -> Iterator[KernelInCell]:
+    """While the notebook runs, Ctrl-C (SIGINT) and SIGTERM stop it, whenever they come.
 
-    The running cell then raises ``KeyboardInterrupt``: training stops, keeping its
-    last completed epoch, and the notebook marks the run interrupted. A second signal,
-    or one that comes before the kernel has said who it is, stops the runner at once.
+    The signal is recorded first. A cell that is running is interrupted (its kernel gets
+    SIGINT and raises ``KeyboardInterrupt``: training stops, keeping its last completed
+    epoch, and the notebook marks the run interrupted); if none is, none starts after it
+    (``StoppableClient``). A second signal stops the runner at once.
     """
-    received: list[int] = []
+    in_cell = KernelInCell()
+    STOP_SIGNALS.clear()
 
     def interrupt(signum: int, frame) -> None:
-        received.append(signum)
-        kernel = runs.read_status(run_dir).get("pid")
-        if len(received) > 1 or not runs.process_alive(kernel):
+        STOP_SIGNALS.append(signum)
+        if len(STOP_SIGNALS) > 1:
             raise KeyboardInterrupt
         print(f"\n{signal.Signals(signum).name}: stopping the run...", file=sys.stderr, flush=True)
-        os.kill(kernel, signal.SIGINT)
+        if in_cell.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(in_cell.pid, signal.SIGINT)
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield received
+        yield in_cell
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -175,14 +274,17 @@ def execute(
             return execute(values, notebook, declared, run_dir, held=True)
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
-    with stop_signals_interrupt_the_kernel(run_dir) as received:
+    with stop_signals_interrupt_the_kernel() as in_cell:
         NOTEBOOK_STARTED.set()
         try:
+            hold("kernel")
             papermill.execute_notebook(
                 str(notebook),
                 ATOMIC + str(output),
                 parameters={**values, "run_name": run_dir.name, "run_folder": str(run_dir)},
                 kernel_name=KERNEL_NAME,
+                engine_name="stoppable",
+                in_cell=in_cell,
                 cwd=str(notebook.parent),
                 log_output=True,
                 progress_bar=False,
@@ -192,10 +294,11 @@ def execute(
                 extra_arguments=[
                     "--IPKernelApp.log_level=CRITICAL",
                     "--HistoryManager.enabled=False",
+                    f"--IPKernelApp.exec_lines={KERNEL_STOP}",
                 ],
             )
-        except (papermill.PapermillExecutionError, KeyboardInterrupt) as error:
-            if received or getattr(error, "ename", "KeyboardInterrupt") == "KeyboardInterrupt":
+        except (papermill.PapermillExecutionError, KeyboardInterrupt, StopBeforeCellError) as error:
+            if STOP_SIGNALS or getattr(error, "ename", "KeyboardInterrupt") == "KeyboardInterrupt":
                 if runs.read_status(run_dir)["status"] != runs.INTERRUPTED:
                     record_status(
                         run_dir, runs.mark_interrupted, getattr(error, "exec_count", None)
