@@ -39,11 +39,12 @@ def fit_like_the_notebook(
     crop_size: int = 0,
     colour_jitter: float = 0.0,
     seed: int = 0,
+    resume: bool = False,
 ) -> tuple[dict[str, list[float]], int]:
-    """Fit as the notebook does; the per-epoch history from ``run_dir`` and the epoch the
-    training resumed after (0 for a fresh start)."""
+    """Fit as the notebook does (``resume`` as ``make resume`` sets it); the per-epoch
+    history from ``run_dir`` and the epoch the training resumed after (0 for a fresh start)."""
     num_classes = model.output_shape[-1]
-    first_epoch = training.resume_point(run_dir)
+    first_epoch = training.resume_point(run_dir) if resume else 0
     earlier_epochs = training.logged_history(run_dir, first_epoch)
     train_data = training.TrainingBatches(
         X, y, num_classes, batch_size, seed, crop_size=crop_size, colour_jitter=colour_jitter
@@ -59,7 +60,7 @@ def fit_like_the_notebook(
             keras.callbacks.TerminateOnNaN(),
             training.SetEpoch(train_data),
             training.EpochRandomness(seed),
-            training.BackupAndRestore(run_dir / training.CHECKPOINT),
+            training.BackupAndRestore(run_dir / training.CHECKPOINT, resume),
             keras.callbacks.CSVLogger(run_dir / training.TRAINING_LOG, append=True),
         ],
         shuffle=False,

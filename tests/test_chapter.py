@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import nbformat
+import papermill
 from nbclient import NotebookClient
 
 from utils import run_notebook
@@ -86,3 +87,51 @@ def test_a_student_can_copy_the_network_compile_and_fit_cells_after_one_that_loa
     ).execute()
     printed = notebook.cells[-1].outputs[0]["text"]
     assert printed.startswith("cnn ")
+
+
+def tagged(notebook: nbformat.NotebookNode, tag: str) -> int:
+    """The index of the one cell of ``notebook`` tagged ``tag``."""
+    (index,) = [n for n, c in enumerate(notebook.cells) if tag in c.metadata.get("tags", [])]
+    return index
+
+
+ADDED_LAYER = '    x = layers.Dense(16, activation="relu", name="added")(x)\n'
+AFTER_THE_REFIT = """
+assert network.get_layer("added").units == 16
+assert len(history.history["loss"]) == head_only_epochs == 2
+print("resumed" if first_epoch else "fresh")
+"""
+
+
+def test_a_student_adds_a_layer_and_re_runs_from_the_network_cell(tmp_path: Path):
+    """What a student does: run the chapter down to fit, add a layer to the network cell,
+    re-run from it through fit. The last run's checkpoint used to be restored into the new
+    network ('A total of 2 objects could not be loaded'), or with a smaller change 'resumed
+    after epoch 15' with nothing trained. The changed network trains every epoch."""
+    notebook = papermill.execute_notebook(
+        str(run_notebook.NOTEBOOK),
+        str(tmp_path / "parameterized.ipynb"),
+        parameters={"image_size": 32, "num_epochs": 2, "batch_size": 16, "filters": 4},
+        prepare_only=True,
+        progress_bar=False,
+    )
+    network, fit = tagged(notebook, "network"), tagged(notebook, "fit")
+    client = NotebookClient(
+        notebook,
+        kernel_name=run_notebook.KERNEL_NAME,
+        timeout=600,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    with client.setup_kernel():
+        for index in range(fit + 1):
+            client.execute_cell(notebook.cells[index], index)
+        source = notebook.cells[network].source
+        at = source.index("    outputs = layers.Dense(")
+        notebook.cells[network].source = source[:at] + ADDED_LAYER + source[at:]
+        notebook.cells.append(nbformat.v4.new_code_cell(AFTER_THE_REFIT))
+        for index in [*range(network, fit + 1), len(notebook.cells) - 1]:
+            client.execute_cell(notebook.cells[index], index)
+    printed = "".join(o.get("text", "") for o in notebook.cells[fit].outputs)
+    assert "Epoch 1/2" in printed and "Trained 2 epochs in" in printed, printed
+    assert "resumed" not in printed
+    assert notebook.cells[-1].outputs[-1]["text"].strip() == "fresh"

@@ -167,6 +167,34 @@ def test_runs_land_in_their_own_folders(tmp_path, monkeypatch):
         assert any("run_name = " in "".join(c["source"]) for c in executed["cells"])
 
 
+def test_only_make_resume_lets_the_notebook_restore_a_checkpoint(tmp_path, monkeypatch, capsys):
+    """``resume`` is true in a resumed run alone: a fresh run and a sweep's fresh run
+    (``--start``, which sweeps used to start with ``--resume``) train from their first epoch,
+    and ``-p resume`` is refused."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    notebook = write_notebook(
+        tmp_path / "resume.ipynb",
+        'run_name = ""\nrun_folder = ""\nresume = False',
+        "from utils import runs\n"
+        "run_dir = runs.open_run_dir(run_folder)\n"
+        "with open(run_dir / 'resume.txt', 'a') as seen:\n"
+        "    seen.write(f'{resume} ')\n"
+        "runs.track_status(run_dir)\n"
+        "runs.mark_interrupted(run_dir, 3)",
+    )
+    assert run_notebook.main(["--notebook", str(notebook), "-p", "resume", "True"]) == 2
+    assert "resume is set by make resume" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert run_notebook.main(["--notebook", str(notebook), "-p", "run_name", "fresh"]) == 0
+    run_dir = tmp_path / "out" / "fresh"
+    assert run_notebook.main(["--notebook", str(notebook), "--resume", str(run_dir)]) == 0
+    assert (run_dir / "resume.txt").read_text() == "False True "
+    declared = parameters.declared(notebook)
+    swept = run_notebook.new_run_dir({"run_name": "swept"}, declared)
+    assert run_notebook.main(["--notebook", str(notebook), "--start", str(swept)]) == 0
+    assert (swept / "resume.txt").read_text() == "False "
+
+
 def test_a_failing_run_reports_and_keeps_its_notebook(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
     notebook = tiny_notebook(tmp_path / "tiny.ipynb")
@@ -288,8 +316,8 @@ def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         run_notebook,
         "execute",
-        lambda values, notebook, declared, run_dir, held: (
-            resumed.append(held) or run_notebook.RunOutcome(run_dir)
+        lambda values, notebook, declared, run_dir, held, resume: (
+            resumed.append((held, resume)) or run_notebook.RunOutcome(run_dir)
         ),
     )
     run_dir = runs.create_run_dir("done", tmp_path / "out")
@@ -303,7 +331,7 @@ def test_resume_refuses_finished_and_live_runs(tmp_path, monkeypatch, capsys):
     assert "is already running (process 4242)" in capsys.readouterr().err
     runs.write_status(run_dir, runs.RUNNING, pid=os.getpid())  # alive, but not this run's
     assert run_notebook.main(["--resume", str(run_dir)]) == 0
-    assert resumed == [True]
+    assert resumed == [(True, True)]
     assert run_notebook.main(["--resume", str(tmp_path)]) == 2
     assert "not a run folder made by make run" in capsys.readouterr().err
 

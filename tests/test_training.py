@@ -286,7 +286,9 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
 
     training.set_seed(0)
     fresh = compile_like_the_notebook(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
-    history, resumed_after = fit_like_the_notebook(fresh, X, y, (X[:6], y[:6]), 4, 8, tmp_path)
+    history, resumed_after = fit_like_the_notebook(
+        fresh, X, y, (X[:6], y[:6]), 4, 8, tmp_path, resume=True
+    )
     assert resumed_after == 2
     assert len(history["loss"]) == len(history["val_accuracy"]) == 4
     assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
@@ -295,7 +297,7 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
     assert not (tmp_path / "checkpoint").exists()
 
 
-def brushwork_training(run_dir, stop_after_epoch=None):
+def brushwork_training(run_dir, stop_after_epoch=None, resume=False):
     run_dir.mkdir(exist_ok=True)
     X, y = tiny_problem()
     X = np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
@@ -313,7 +315,17 @@ def brushwork_training(run_dir, stop_after_epoch=None):
 
         model.fit = fit_then_stop
     return model, fit_like_the_notebook(
-        model, X, y, (X[:6], y[:6]), 4, 8, run_dir, crop_size=16, colour_jitter=0.2, seed=7
+        model,
+        X,
+        y,
+        (X[:6], y[:6]),
+        4,
+        8,
+        run_dir,
+        crop_size=16,
+        colour_jitter=0.2,
+        seed=7,
+        resume=resume,
     )
 
 
@@ -322,7 +334,7 @@ def test_a_resumed_training_ends_exactly_where_an_uninterrupted_one_does(tmp_pat
     whole_model, (whole, _) = brushwork_training(tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         brushwork_training(tmp_path / "resumed", stop_after_epoch=1)
-    resumed_model, (resumed, resumed_after) = brushwork_training(tmp_path / "resumed")
+    resumed_model, (resumed, resumed_after) = brushwork_training(tmp_path / "resumed", resume=True)
     assert resumed_after == 2
     assert resumed == whole
     for a, b in zip(whole_model.get_weights(), resumed_model.get_weights(), strict=True):
@@ -398,7 +410,7 @@ def test_a_restored_epoch_does_not_leak_into_the_next_fit(tmp_path):
         y,
         epochs=3,
         verbose=0,
-        callbacks=[training.BackupAndRestore(checkpoint)],
+        callbacks=[training.BackupAndRestore(checkpoint, resume=True)],
     )
     assert len(first.history["loss"]) == 2  # epochs 2 and 3: epoch 1 was restored
     second = resumed.fit(X, y, epochs=5, initial_epoch=3, verbose=0)
@@ -559,7 +571,7 @@ def test_a_checkpoint_cut_short_falls_back_to_the_one_before(tmp_path):
     (tmp_path / training.TRAINING_LOG).write_text("epoch,loss\n0,1\n1,1\n2,1\n")
     assert training.resume_point(tmp_path) == 2
     resumed = tiny_dense().fit(
-        X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)]
+        X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint, resume=True)]
     )
     assert len(resumed.history["loss"]) == 2  # epochs 3 and 4, after the restored 2
 
@@ -576,7 +588,13 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_whole_checkpoint(tmp_pat
 
     monkeypatch.setattr(model, "save_weights", disk_fills_up)
     with pytest.raises(OSError, match="No space left"):
-        model.fit(X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+        model.fit(
+            X,
+            y,
+            epochs=4,
+            verbose=0,
+            callbacks=[training.BackupAndRestore(checkpoint, resume=True)],
+        )
     assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")
 
 
@@ -593,8 +611,84 @@ def test_a_file_size_limit_while_checkpointing_keeps_the_last_whole_checkpoint(t
     resource.setrlimit(resource.RLIMIT_FSIZE, (whole // 2, hard))
     try:
         with pytest.raises(OSError, match="File too large"):
-            model.fit(X, y, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+            model.fit(
+                X,
+                y,
+                epochs=4,
+                verbose=0,
+                callbacks=[training.BackupAndRestore(checkpoint, resume=True)],
+            )
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert training.usable_checkpoint(checkpoint) == (2, checkpoint / "epoch-2.weights.h5")
     assert not list(checkpoint.glob("*.tmp*"))
+
+
+def tiny_network(hidden: int = 0) -> keras.Model:
+    """A small classifier of two inputs, with a hidden layer of ``hidden`` units if any."""
+    hidden_layers = [keras.layers.Dense(hidden, activation="relu")] if hidden else []
+    model = keras.Sequential(
+        [keras.Input((2,)), *hidden_layers, keras.layers.Dense(2, activation="softmax")]
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def test_a_fresh_fit_trains_a_changed_network_from_its_first_epoch(tmp_path):
+    """A student adds a layer and re-runs: the last network's checkpoint used to be restored
+    into the new one (an error, or 'resumed' with nothing trained). A fresh fit removes it."""
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    tiny_network().fit(X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    assert training.usable_checkpoint(checkpoint)[0] == 3
+    for changed in (tiny_network(hidden=4), tiny_network()):  # a new layer; the same layers
+        history = changed.fit(
+            X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)]
+        )
+        assert len(history.history["loss"]) == 3
+
+
+def test_a_resume_refuses_a_checkpoint_of_another_network_in_one_line(tmp_path):
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    tiny_network().fit(X, y, epochs=2, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    changed = tiny_network(hidden=4)
+    with pytest.raises(training.CheckpointMismatchError) as refused:
+        changed.fit(
+            X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint, True)]
+        )
+    assert "\n" not in str(refused.value) and "another network" in str(refused.value)
+    same = tiny_network()
+    history = same.fit(
+        X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint, True)]
+    )
+    assert len(history.history["loss"]) == 1  # epoch 3, after the 2 restored
+
+
+class StopInFirstEpoch(keras.callbacks.Callback):
+    """Ctrl-C during the first epoch, before any checkpoint of it."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_fresh_fit_stopped_in_its_first_epoch_resumes_from_the_start(tmp_path):
+    """The record's previous file could name the last network's weights, so a fresh fit
+    killed in its first epoch used to resume into the old network."""
+    X, y = np.zeros((4, 2), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    checkpoint = tmp_path / training.CHECKPOINT
+    tiny_network().fit(X, y, epochs=2, verbose=0, callbacks=[training.BackupAndRestore(checkpoint)])
+    with pytest.raises(KeyboardInterrupt):
+        tiny_network(hidden=4).fit(
+            X,
+            y,
+            epochs=3,
+            batch_size=2,
+            verbose=0,
+            callbacks=[training.BackupAndRestore(checkpoint), StopInFirstEpoch()],
+        )
+    assert training.usable_checkpoint(checkpoint) is None
+    resumed = tiny_network(hidden=4).fit(
+        X, y, epochs=3, verbose=0, callbacks=[training.BackupAndRestore(checkpoint, True)]
+    )
+    assert len(resumed.history["loss"]) == 3

@@ -6,6 +6,7 @@ Usage (``make run PARAMS="..."`` passes its arguments here)::
     python -m utils.run_notebook -p num_epochs 20 -p image_size 128
     python -m utils.run_notebook -f params/kaggle.yaml -p run_name kaggle-try
     python -m utils.run_notebook --resume out/kaggle-try          # make resume RUN=...
+    python -m utils.run_notebook --start out/sweeps-run           # a folder make sweep made
 
 ``-p NAME VALUE`` and ``-f FILE.yaml`` work as in papermill; later ones win, and ``-p``
 beats ``-f``. Every value is checked against the type the notebook's parameters cell
@@ -14,7 +15,9 @@ unknown names are refused, so a typo cannot silently run the defaults and a
 parameters file cannot smuggle in code. The executed notebook is saved as
 ``out/<run_name>/notebook.ipynb`` beside everything the run writes; an existing run
 folder is never reused. Ctrl-C or SIGTERM interrupts the run, keeping its completed
-epochs, and ``--resume`` continues it in the same folder.
+epochs, and ``--resume`` continues it in the same folder: only then does the notebook's
+``resume`` setting let training restore a checkpoint. Every other run trains from its first
+epoch.
 """
 
 import argparse
@@ -86,6 +89,7 @@ def _only_cell_output(record: logging.LogRecord) -> bool:
 
 
 REQUEST_FILE = "run_request.json"
+RESUME = "resume"  # the notebook's setting that only make resume turns on
 INTERRUPTED_EXIT_CODE = 130
 ATOMIC = "atomic://"
 
@@ -258,6 +262,7 @@ def execute(
     declared: Mapping[str, parameters.Declared],
     run_dir: Path | None = None,
     held: bool = False,
+    resume: bool = False,
 ) -> RunOutcome:
     """Execute ``notebook`` with ``values`` into a new run folder (or ``run_dir``, to resume).
 
@@ -267,11 +272,12 @@ def execute(
     its folder and executed notebook, which shows the error; its ``status.json`` names
     the cell (the notebook writes it, or this function when the kernel itself died).
     The run folder's lock is held throughout (``held``: the caller holds it already).
+    ``resume`` (``make resume``) lets the notebook restore the folder's checkpoint.
     """
     run_dir = run_dir or new_run_dir(values, declared)
     if not held:
         with runs.hold_run(run_dir):
-            return execute(values, notebook, declared, run_dir, held=True)
+            return execute(values, notebook, declared, run_dir, held=True, resume=resume)
     output = run_dir / "notebook.ipynb"
     print(f"Running {paths.display(notebook)} -> {paths.display(output)}", flush=True)
     with stop_signals_interrupt_the_kernel() as in_cell:
@@ -281,7 +287,12 @@ def execute(
             papermill.execute_notebook(
                 str(notebook),
                 ATOMIC + str(output),
-                parameters={**values, "run_name": run_dir.name, "run_folder": str(run_dir)},
+                parameters={
+                    **values,
+                    "run_name": run_dir.name,
+                    "run_folder": str(run_dir),
+                    **({RESUME: resume} if RESUME in declared else {}),
+                },
                 kernel_name=KERNEL_NAME,
                 engine_name="stoppable",
                 in_cell=in_cell,
@@ -415,8 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         help="YAML file of parameters",
     )
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="notebook to run")
-    parser.add_argument(
+    started = parser.add_mutually_exclusive_group()
+    started.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or killed run"
+    )
+    started.add_argument(
+        "--start", type=Path, metavar="RUN_DIR", help="run a folder made by make sweep, afresh"
     )
     pairs, rest = parameter_pairs(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(rest)
@@ -426,20 +441,31 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as held:
         run_dir = None
         try:
-            if args.resume:
-                run_dir = paths.resolve(args.resume)
+            if args.resume or args.start:
+                run_dir = paths.resolve(args.resume or args.start)
                 if (run_dir / REQUEST_FILE).is_file():  # else prepare_resume says what it is
                     held.enter_context(runs.hold_run(run_dir))
                 values = prepare_resume(run_dir, declared)
             else:
                 values = parameters.collect(args.parameters_file, args.parameters, declared)
+            if RESUME in values:
+                raise parameters.ParameterError(
+                    f"{RESUME} is set by make resume RUN=out/<run_name> alone; leave it out."
+                )
             if set(parameters.CHECKED) <= set(declared):
                 defaults = {name: declaration.default for name, declaration in declared.items()}
                 parameters.validate(defaults | values)
         except (parameters.ParameterError, runs.RunBusyError) as error:
             print(error, file=sys.stderr)
             return 2
-        outcome = execute(values, args.notebook, declared, run_dir, held=run_dir is not None)
+        outcome = execute(
+            values,
+            args.notebook,
+            declared,
+            run_dir,
+            held=run_dir is not None,
+            resume=args.resume is not None,
+        )
     where = paths.display(outcome.run_dir)
     if outcome.interrupted:
         print(

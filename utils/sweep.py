@@ -192,7 +192,7 @@ class ChildRunner:
             run_dir = run_notebook.new_run_dir(values, declared)
             log = open(run_dir / "runner.log", "w", encoding="utf-8")  # noqa: SIM115
             child = subprocess.Popen(
-                [*command, "--resume", str(run_dir)],
+                [*command, "--start", str(run_dir)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.environment,

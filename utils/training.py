@@ -2,6 +2,7 @@
 training batches, the validation data, and the state a resumed training starts from."""
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -443,31 +444,83 @@ class EpochRandomness(keras.callbacks.Callback):
 CHECKPOINT_RECORD = "training_metadata.json"
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras's ``BackupAndRestore``, made safe against a full disk and a damaged file.
+class CheckpointMismatchError(ValueError):
+    """A resume found a checkpoint saved by another network or optimizer than this one."""
 
+
+def network_fingerprint(model: keras.Model) -> str:
+    """A short hash of what a checkpoint fits: the layers' classes and settings, the weights'
+    shapes and the optimizer's settings (names left out, which Keras numbers per session)."""
+
+    def unnamed(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, list | tuple):
+            return [unnamed(v) for v in value]
+        return value
+
+    def settings(layer: keras.layers.Layer) -> object:
+        try:
+            return unnamed(layer.get_config())
+        except NotImplementedError:  # a layer that cannot describe itself: its class alone
+            return None
+
+    optimizer = model.optimizer
+    described = {
+        "layers": [[type(layer).__name__, settings(layer)] for layer in model.layers],
+        "weights": [list(weight.shape) for weight in model.weights],
+        "optimizer": optimizer and [type(optimizer).__name__, unnamed(optimizer.get_config())],
+    }
+    text = json.dumps(described, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore``, made safe for students and against a full disk.
+
+    - A fresh ``fit`` (``resume`` false, as in every run but ``make resume``) first removes
+      the folder's checkpoints and trains from its first epoch: a network changed in its cell
+      and re-run is a new network, and no earlier network's weights reach it.
+    - With ``resume`` (``make resume`` sets it) it restores the newest checkpoint whose file
+      reads back whole (``usable_checkpoint``), else the previous one; none is a fresh start.
+      Each checkpoint records the network's fingerprint (``network_fingerprint``), and one
+      saved by another network or optimizer is refused in one line
+      (``CheckpointMismatchError``), never loaded into this one.
     - Each epoch's weights go to a file of their own (``epoch-<k>.weights.h5``), written whole
       before ``training_metadata.json`` is replaced (atomically) to name it. The previous
       epoch's file stays, named in the record too, until the next one is whole: a disk that
       fills up while writing leaves the last good checkpoint in place, never a file cut short
       that every resume would trip over.
-    - Restoring takes the newest checkpoint whose file reads back whole (``usable_checkpoint``),
-      else the previous one.
-    - It never deletes the checkpoint: the notebook does, once the model and its metrics are
-      saved (``remove_checkpoints``), so a failure in between can still be resumed.
+    - It never deletes the checkpoint when training ends: the notebook does, once the model
+      and its metrics are saved (``remove_checkpoints``), so a failure in between can still be
+      resumed.
     - It forgets the epoch it restored when ``fit`` ends. Keras 3.15 restores by setting the
       model's ``_initial_epoch`` and never clears it, so a second ``fit`` (the fine-tuning
       phase of a pretrained network) would start counting from the restored epoch.
     """
 
-    def __init__(self, backup_dir: Path) -> None:
+    def __init__(self, backup_dir: Path, resume: bool = False) -> None:
         super().__init__(str(backup_dir), delete_checkpoint=False)
+        self.resume = resume
+        self.fingerprint = ""
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Restore the newest usable checkpoint, if there is one."""
-        found = usable_checkpoint(Path(self.backup_dir))
+        """Start afresh, or (``resume``) restore the newest usable checkpoint of this network."""
+        folder = Path(self.backup_dir)
+        self.fingerprint = network_fingerprint(self.model)
+        if not self.resume:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        found = usable_checkpoint(folder)
         if found is None:
             return
+        saved_by = (_checkpoint_record(folder) or {}).get("network", self.fingerprint)
+        if saved_by != self.fingerprint:
+            raise CheckpointMismatchError(
+                f"The checkpoint in {folder} was saved by another network or optimizer than "
+                "this one, so it is not restored. make resume continues the network that was "
+                "interrupted, unchanged; to train a changed one, start a new run with make run."
+            )
         epoch, weights = found
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
@@ -483,7 +536,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         _reserve_room(folder / name, size)
         self.model.save_weights(str(folder / name), overwrite=True)
         _sync(folder / name)
-        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        record = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "weights": name,
+            "network": self.fingerprint,
+        }
         if previous and previous.get("weights") != name:
             record["previous"] = {"epoch": previous["epoch"], "weights": previous["weights"]}
         temporary = folder / f"{CHECKPOINT_RECORD}.tmp"
