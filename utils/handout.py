@@ -9,7 +9,10 @@ Usage (``make handout [HANDOUT=folder] [KEEP_OUTPUTS=1]`` passes its arguments h
 The folder holds what a student needs to run the chapter (``make run``, ``make lab``):
 the notebook, ``utils/``, ``params/``, ``sweeps/``, the README and ``docs/``, the
 environment files and the Makefile, and the measured results the chapter's table shows.
-It never holds ``notebooks/solutions.ipynb``, the tests, runs, data or caches. An existing
+It never holds ``notebooks/solutions.ipynb``, the tests, runs, data or caches. What refers to
+them is adapted: the Makefile keeps only the targets that work without them (``make test``
+runs the chapter from top to bottom), ``pyproject.toml`` tests the chapter, and a Markdown link
+to a file the handout does not hold becomes its plain text. An existing
 folder is never written into, and nothing but what the command itself created is ever
 removed.
 """
@@ -18,6 +21,7 @@ import argparse
 import contextlib
 import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -39,6 +43,24 @@ FILES = (
 )
 FOLDERS = ("utils", "params", "sweeps", "docs")
 LEFT_OUT = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+# Makefile targets that need the tests, benchmarks or solutions the handout leaves out.
+LEFT_OUT_TARGETS = ("test-all", "test-lab", "benchmark")
+HANDOUT_TEST = (
+    "test: $(PROJECT)  ## Run the chapter from top to bottom; fails on any error "
+    "(nbval, outputs not compared)"
+)
+# The handout's pytest settings: the chapter is its one test, run by nbval in lax mode (its
+# outputs are cleared, or a run's, so only errors fail it).
+HANDOUT_PYTEST = """[tool.pytest.ini_options]
+testpaths = ["notebooks/cnn_artists.ipynb"]
+addopts = ["-ra", "--nbval-lax", "--nbval-kernel-name=cnn-artists"]
+markers = [
+    "slow: not used in the handout",
+    "lab: not used in the handout",
+]
+
+"""
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
 def cleared(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -111,6 +133,74 @@ def fill(staging: Path, keep_outputs: bool) -> None:
     chapter = staging / run_notebook.NOTEBOOK.relative_to(root)
     chapter.parent.mkdir()
     nbformat.write(notebook if keep_outputs else cleared(notebook), chapter)
+    adapt(staging)
+
+
+def handout_makefile(makefile: str) -> str:
+    """The project's Makefile without the targets that need what the handout leaves out, and
+    with a ``make test`` that runs the chapter."""
+    kept: list[str] = []
+    block: list[str] = []  # comment lines waiting to see which target they belong to
+    dropping = False
+    for line in makefile.splitlines(keepends=True):
+        target = re.match(r"^([a-z-]+):", line)
+        if line.startswith("#"):
+            block.append(line)
+            continue
+        if target:
+            dropping = target.group(1) in LEFT_OUT_TARGETS
+            if target.group(1) == "test":
+                line = HANDOUT_TEST + "\n"
+        elif dropping and (line.startswith("\t") or not line.strip()):
+            block = []
+            continue
+        else:
+            dropping = False
+        if not dropping:
+            kept += block
+            kept.append(line)
+        block = []
+    return "".join(kept + block)
+
+
+def handout_pyproject(pyproject: str) -> str:
+    """``pyproject.toml`` with pytest settings that test the chapter, not the project's tests."""
+    start = pyproject.index("[tool.pytest.ini_options]")
+    end = pyproject.index("\n[tool.", start) + 1
+    comment = pyproject.rfind("\n\n", 0, start) + 2  # the comment block above the section
+    return pyproject[:comment] + HANDOUT_PYTEST + pyproject[end:]
+
+
+def without_dead_links(markdown: str, folder: Path, root: Path) -> str:
+    """``markdown`` (a file in ``folder``) with each relative link to a file that is not under
+    ``root`` replaced by the link's text."""
+
+    def keep_or_text(link: re.Match) -> str:
+        text, target = link.groups()
+        path = target.split("#")[0]
+        if not path or re.match(r"^[a-z]+:", target):
+            return link.group(0)
+        linked = (folder / path).resolve()
+        inside = linked.is_relative_to(root.resolve())
+        return link.group(0) if inside and linked.exists() else text
+
+    return LINK.sub(keep_or_text, markdown)
+
+
+def adapt(staging: Path) -> None:
+    """Adapt the copied files in ``staging`` to what the handout holds (module docstring)."""
+    makefile = staging / "Makefile"
+    makefile.write_text(handout_makefile(makefile.read_text()))
+    pyproject = staging / "pyproject.toml"
+    pyproject.write_text(handout_pyproject(pyproject.read_text()))
+    for page in staging.rglob("*.md"):
+        page.write_text(without_dead_links(page.read_text(), page.parent, staging))
+    chapter = staging / run_notebook.NOTEBOOK.relative_to(paths.PROJECT_ROOT)
+    notebook = nbformat.read(chapter, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = without_dead_links(cell.source, chapter.parent, staging)
+    nbformat.write(notebook, chapter)
 
 
 def write_handout(target: Path, keep_outputs: bool = False) -> Path:
