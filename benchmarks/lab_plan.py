@@ -2,25 +2,33 @@
 
     .venv/bin/python benchmarks/lab_plan.py            # every step; the real-painting one
                                                        # only when ../shared/data has them
+    .venv/bin/python benchmarks/lab_plan.py exercises  # only the exercises; other rows kept
 
 Each step is the ``make run`` (or ``make sweep``) command the lab gives, executed through the
 same runner, one at a time and with nothing else running. For each it records the wall time
 (kernel start, loading, training, evaluation, figures: what a student waits for), the
 training time the run itself recorded, the images seen in training and images per second,
-and the scores. The results go to ``benchmarks/results/lab_plan.json``, with the machine,
-the date and the commit; docs/teaching.md quotes them.
+and the scores. The exercises are timed as students do them, in a notebook: the worked
+solutions (``notebooks/solutions.ipynb``, each exercise exactly as set) run top to bottom in
+the project's kernel, and each exercise's cells are timed. The results go to
+``benchmarks/results/lab_plan.json``, with the machine, the date and the commit; docs/teaching.md
+quotes them.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
+import nbformat
+from nbclient import NotebookClient
 from notebook_runs import benchmark_out_dir, run
 
-from utils import paths, published, runs
+from utils import paths, published, run_notebook, runs
 
 RESULTS = paths.PROJECT_ROOT / "benchmarks" / "results" / "lab_plan.json"
 SUBSET = "../shared/data/impressionist-subset"  # as the README gives it, from the root
@@ -48,6 +56,7 @@ STEPS = (
     ),
 )
 SWEEP = "sweeps/sample_sizes.yaml"
+SOLUTIONS = paths.PROJECT_ROOT / "notebooks" / "solutions.ipynb"
 
 
 def images_seen(metrics: dict) -> int:
@@ -91,9 +100,60 @@ def time_sweep(out_dir: Path) -> dict:
     }
 
 
-def main() -> None:
-    """Time every step, print each row, and record them all."""
+def cell_seconds(cell: nbformat.NotebookNode) -> float:
+    """How long a code cell ran, from the timing nbclient records in its metadata."""
+    timing = cell.metadata["execution"]
+    started, ended = (timing[key] for key in ("iopub.execute_input", "shell.execute_reply"))
+    return (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+
+
+def time_exercises(out_dir: Path) -> dict:
+    """Run the worked solutions top to bottom in the project's kernel; each exercise's
+    seconds (its section's code cells), the setup's (loading the sample at 32 px), and the
+    whole run's wall time."""
+    notebook = nbformat.read(SOLUTIONS, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(
+        notebook,
+        kernel_name=run_notebook.KERNEL_NAME,
+        timeout=1800,
+        record_timing=True,
+        resources={"metadata": {"path": str(out_dir)}},
+    ).execute()
+    wall = time.perf_counter() - started
+    seconds: dict[str, float] = {}
+    section = "setup"
+    for cell in notebook.cells:
+        heading = re.match(r"## (\d+)\.", cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            section = f"exercise {heading.group(1)}"
+        elif cell.cell_type == "code":
+            seconds[section] = seconds.get(section, 0.0) + cell_seconds(cell)
+    return {
+        "command": "notebooks/solutions.ipynb, run top to bottom in the cnn-artists kernel",
+        "wall_minutes": wall / 60,
+        "seconds": seconds,
+        "measured": time.strftime("%Y-%m-%d"),
+        "commit": published.commit(),
+    }
+
+
+def main(only: list[str]) -> None:
+    """Time every step (or those named in ``only``), print each row, and record them with
+    the rows kept from the last full run."""
     out_dir = benchmark_out_dir("lab-plan")
+    if only == ["exercises"]:
+        record = json.loads(RESULTS.read_text())
+        record["steps"]["exercises"] = {
+            "description": "Exercises in a notebook",
+            **time_exercises(out_dir),
+        }
+        print("exercises", json.dumps(record["steps"]["exercises"]), flush=True)
+        runs.write_json(RESULTS, record)
+        print(f"Recorded in {paths.display(RESULTS)}")
+        return
+    if only:
+        sys.exit("Name no step (all of them) or exercises.")
     rows = {}
     for name, description, files, settings in STEPS:
         if files and not paths.resolve(SUBSET).is_dir():
@@ -105,6 +165,8 @@ def main() -> None:
         print(name, json.dumps(rows[name]), flush=True)
     rows["sweep"] = {"description": "Six short runs compared", **time_sweep(out_dir)}
     print("sweep", json.dumps(rows["sweep"]), flush=True)
+    rows["exercises"] = {"description": "Exercises in a notebook", **time_exercises(out_dir)}
+    print("exercises", json.dumps(rows["exercises"]), flush=True)
     record = {
         "machine": published.machine(),
         "measured": time.strftime("%Y-%m-%d"),
@@ -116,4 +178,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

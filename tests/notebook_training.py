@@ -1,15 +1,33 @@
 """The notebook's compile and fit cells as two functions, for tests that train small models.
 
-They make the same calls as the notebook's "The model" and "Training" sections, so a test
-that trains through them trains as the notebook does.
+They make the same calls as the notebook's "The model" and "Training" sections, and use the
+notebook's own ``make_optimizer`` (its cell tagged ``optimizer``, run here), so a test that
+trains through them trains as the notebook does.
 """
 
 from pathlib import Path
 
+import nbformat
 import numpy as np
 
-from utils import training
+from utils import run_notebook, training
 from utils.backend import keras
+
+
+def notebook_cell(tag: str) -> str:
+    """The source of the chapter's one cell tagged ``tag``."""
+    chapter = nbformat.read(run_notebook.NOTEBOOK, as_version=4)
+    (source,) = [c.source for c in chapter.cells if tag in c.metadata.get("tags", [])]
+    return source
+
+
+def _notebook_make_optimizer():
+    namespace = {"keras": keras}
+    exec(notebook_cell("optimizer"), namespace)
+    return namespace["make_optimizer"]
+
+
+make_optimizer = _notebook_make_optimizer()
 
 
 def compile_like_the_notebook(
@@ -21,7 +39,7 @@ def compile_like_the_notebook(
 ) -> keras.Model:
     """Compile ``model`` with the notebook's loss and metric."""
     model.compile(
-        optimizer=training.make_optimizer(optimizer, learning_rate, decay_steps),
+        optimizer=make_optimizer(optimizer, learning_rate, decay_steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
@@ -58,9 +76,7 @@ def fit_like_the_notebook(
         ),
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
-            training.SetEpoch(train_data),
-            training.EpochRandomness(seed),
-            training.BackupAndRestore(run_dir / training.CHECKPOINT, resume),
+            training.bookkeeping(train_data, seed, run_dir / training.CHECKPOINT, resume),
             keras.callbacks.CSVLogger(run_dir / training.TRAINING_LOG, append=True),
         ],
         shuffle=False,

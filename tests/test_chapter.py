@@ -2,13 +2,19 @@
 
 from pathlib import Path
 
+import chapter_counts
 import nbformat
 import papermill
 from nbclient import NotebookClient
 
 from utils import run_notebook
 
-MAX_CELLS = 45
+# Issue 29's figures. An earlier limit of 45 cells was met by merging cells into walls; the
+# cells are now counted with their lengths and what they call (tests/chapter_counts.py).
+MAX_CELLS = 55
+MIN_KERAS_CALLS = 40
+# The goal is at most 80 helper calls; the chapter is on its way there and must not go back.
+MAX_HELPER_CALLS_SO_FAR = 157
 MAX_WORDS_BEFORE_THE_FIRST_PAINTING = 220  # the introduction's one paragraph and a heading
 
 
@@ -22,8 +28,11 @@ def cell_with(marker: str) -> nbformat.NotebookNode:
     return cell
 
 
-def test_the_chapter_has_at_most_45_cells():
-    assert len(chapter().cells) <= MAX_CELLS
+def test_the_chapter_is_short_and_its_steps_are_keras():
+    counts = chapter_counts.count()
+    assert counts.cells <= MAX_CELLS
+    assert counts.keras_calls >= MIN_KERAS_CALLS
+    assert counts.helper_calls <= MAX_HELPER_CALLS_SO_FAR
 
 
 def test_before_the_first_painting_come_the_parameters_and_one_short_paragraph():
@@ -72,7 +81,9 @@ def test_a_student_can_copy_the_network_compile_and_fit_cells_after_one_that_loa
     first = "\n\n".join([cell_with("from utils import (").source, parameters, LOAD_THE_ARRAYS])
     pasted = [
         network,
-        cell_with("learner.compile(").source,
+        cell_with("epochs = training.epochs_for_budget(").source,
+        *[cell_with(marker).source for marker in ("def make_optimizer(", "learner.compile(")],
+        cell_with("train_data = training.TrainingBatches(").source,
         cell_with("callbacks = [").source,
         cell_with("history = learner.fit(").source,
         AFTER_FIT + 'assert network.get_layer("dropout").rate == 0.5\n',

@@ -130,7 +130,7 @@ def test_the_quick_transfer_recipe_on_real_paintings(subset_dir, tmp_path):
     metrics = check_artifacts_agree(run_dir)
     assert metrics["epochs"] == 30 and metrics["head_only_epochs"] is None
     assert metrics["accuracy"] > 4 * metrics["chance_accuracy"]
-    assert "computing the ImageNet features once" in (run_dir / "notebook.ipynb").read_text()
+    assert "Computed the ImageNet features once" in (run_dir / "notebook.ipynb").read_text()
 
 
 def head_of_notebook(destination: Path, edit=None) -> Path:

@@ -95,7 +95,7 @@ def test_a_head_on_frozen_features_trains_in_one_phase(matrix):
     assert len(history) == 1 + 2 and "phase" not in history[0]
     notebook = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
     shown = "".join(output_text(cell.get("outputs", [])) for cell in notebook.cells)
-    assert "computing the ImageNet features once" in shown
+    assert "Computed the ImageNet features once" in shown
     assert "Fine-tuned the top" not in shown
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from utils import cache
 from utils.backend import keras, tf
-from utils.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS
+from utils.choices import DISTRIBUTIONS, PRECISIONS
 
 # CPU features that run bfloat16 arithmetic natively (Intel AMX, AVX-512 BF16).
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -109,28 +109,6 @@ def distribution_strategy(distribute: str) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     devices = gpus or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy([device.name for device in devices])
-
-
-def make_optimizer(
-    name: str, learning_rate: float, decay_steps: int = 0
-) -> keras.optimizers.Optimizer:
-    """The optimizer called ``name`` (sgd, adam or adamw) at ``learning_rate``.
-
-    With ``decay_steps`` > 0 the rate warms up over the first 5% of the steps, then
-    follows a cosine down to 1% of its peak at the last step.
-    """
-    if decay_steps > 0:
-        warmup = max(1, decay_steps // 20)
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps - warmup, alpha=0.01, warmup_target=learning_rate, warmup_steps=warmup
-        )
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=5e-4)
-    raise ValueError(f"Unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
@@ -439,6 +417,19 @@ class EpochRandomness(keras.callbacks.Callback):
         for index, state in enumerate(random_states(self.model)):
             value = np.array([self.seed + index, epoch << 20])
             state.assign(value.astype(state.dtype))
+
+
+def bookkeeping(
+    batches: "TrainingBatches | FeatureBatches", seed: int, checkpoint: Path, resume: bool
+) -> keras.callbacks.CallbackList:
+    """The project's callbacks for one ``fit``, as one entry of its ``callbacks`` list:
+    ``SetEpoch`` (tells ``batches`` the epoch Keras starts), ``EpochRandomness`` (flips and
+    dropout drawn from the seed and the epoch) and ``BackupAndRestore`` (a checkpoint in
+    ``checkpoint`` after every epoch, safe from a full disk, restored only with ``resume``).
+    Together they make a resumed run end with the weights of an uninterrupted one."""
+    return keras.callbacks.CallbackList(
+        [SetEpoch(batches), EpochRandomness(seed), BackupAndRestore(checkpoint, resume)]
+    )
 
 
 CHECKPOINT_RECORD = "training_metadata.json"
