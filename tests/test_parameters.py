@@ -219,3 +219,17 @@ def test_out_of_range_settings_are_named_in_one_line(defaults, changes, named):
         parameters.validate(defaults | changes)
     assert named in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_the_settings_listed_in_utils_are_the_parameters_cells():
+    """The chapter takes its settings by these names (``parameters.settings_in``), not from a
+    dict that lists all of them again before any painting."""
+    assert parameters.SETTINGS == tuple(parameters.declared(run_notebook.NOTEBOOK))
+
+
+def test_a_setting_missing_from_the_namespace_is_named():
+    namespace = dict.fromkeys(parameters.SETTINGS, 1)
+    assert list(parameters.settings_in(namespace | {"X": 2})) == list(parameters.SETTINGS)
+    del namespace["seed"], namespace["model"]
+    with pytest.raises(parameters.ParameterError, match="lacks model, seed"):
+        parameters.settings_in(namespace)

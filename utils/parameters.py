@@ -155,6 +155,56 @@ def collect(
     return collected
 
 
+# Every setting of the chapter's parameters cell, in its order. The cell itself holds only
+# literals (papermill injects its values after it), so the names are listed here too, and a
+# test keeps the two lists in step.
+SETTINGS = (
+    "data_dir",
+    "image_size",
+    "model",
+    "num_epochs",
+    "learning_rate",
+    "seed",
+    "run_name",
+    "painting",
+    "suspected_artist",
+    "batch_size",
+    "optimizer",
+    "filters",
+    "resize_mode",
+    "crop_size",
+    "colour_jitter",
+    "label_smoothing",
+    "cosine_decay",
+    "weights",
+    "fine_tune",
+    "head_epochs",
+    "unfreeze_blocks",
+    "fine_tune_learning_rate",
+    "distribute",
+    "precision",
+    "training_budget",
+    "data_mode",
+    "validation_split",
+    "holdout_fold",
+    "holdout_folds",
+    "run_folder",
+    "resume",
+    "verbose",
+)
+
+
+def settings_in(namespace: Mapping[str, object]) -> dict[str, object]:
+    """The chapter's settings as ``namespace`` (the notebook's ``globals()``) holds them, in
+    the parameters cell's order; a setting missing from it is named in one line."""
+    missing = [name for name in SETTINGS if name not in namespace]
+    if missing:
+        raise ParameterError(
+            f"The parameters cell lacks {', '.join(missing)}: run it, or restore its lines."
+        )
+    return {name: namespace[name] for name in SETTINGS}
+
+
 # The settings ``validate`` reads. The runner checks a notebook's settings before starting a
 # kernel when the notebook declares all of them (the chapter does).
 CHECKED = (
