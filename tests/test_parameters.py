@@ -224,7 +224,7 @@ def test_out_of_range_settings_are_named_in_one_line(defaults, changes, named):
 def test_the_settings_listed_in_utils_are_the_parameters_cells():
     """The chapter takes its settings by these names (``parameters.settings_in``), not from a
     dict that lists all of them again before any painting."""
-    assert parameters.SETTINGS == tuple(parameters.declared(run_notebook.NOTEBOOK))
+    assert tuple(parameters.declared(run_notebook.NOTEBOOK)) == parameters.SETTINGS
 
 
 def test_a_setting_missing_from_the_namespace_is_named():

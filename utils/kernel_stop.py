@@ -5,9 +5,15 @@ between two cells, or while a cell's request is still on its way, used to be los
 next cell ran to its end. ``install`` records such a signal instead, and the next cell then
 stops at once with ``KeyboardInterrupt``, as if the signal had come during it. Inside a
 cell ipykernel's own handler raises ``KeyboardInterrupt`` as usual.
+
+A run stopped that way shuts its kernel down at once, and ipykernel 7 may then log a ZMQError
+from a socket it has already closed ("Uncaught exception in ZMQStream callback", through
+tornado's logger): noise after the fact, which ``install`` silences. The runner reports how
+the run ended itself.
 """
 
 import ast
+import logging
 import signal
 from types import FrameType
 
@@ -46,4 +52,5 @@ def install(shell=None) -> PendingInterrupt:
     pending = PendingInterrupt()
     signal.signal(signal.SIGINT, pending.record)
     shell.ast_transformers.append(pending)
+    logging.getLogger("tornado").setLevel(logging.CRITICAL)
     return pending
