@@ -46,7 +46,7 @@ STEPS = (
         "transfer-sample",
         "The ImageNet network on the sample",
         [],
-        {"model": "efficientnet_lite0", "image_size": 96, "num_epochs": 6},
+        {"model": "efficientnet_lite0", "image_size": 96, "head_epochs": 2, "fine_tune_epochs": 4},
     ),
     (
         "transfer-quick",

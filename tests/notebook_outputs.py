@@ -37,6 +37,7 @@ FIGURES = {
     "image_sizes",
     "resizing",
     "learning_curves",
+    "overfitting",
     "confusion_matrix",
     "mistakes",
     "f1_per_artist",
@@ -83,11 +84,14 @@ def _predictions(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, list
     return paintings, y_true, proba, _metrics(run_dir)["class_names"]
 
 
+def _evaluated(run_dir: Path) -> str:
+    evaluated = _metrics(run_dir)["evaluate"]
+    return f"model.evaluate: loss {evaluated['loss']:.3f}, accuracy {evaluated['accuracy']:.1%}\n"
+
+
 def _scores(run_dir: Path) -> str:
     metrics = _metrics(run_dir)
-    evaluated = metrics["evaluate"]
     return (
-        f"model.evaluate: loss {evaluated['loss']:.3f}, accuracy {evaluated['accuracy']:.1%}\n"
         f"Accuracy {metrics['accuracy']:.1%}, macro F1 {metrics['macro_f1']:.3f} "
         f"({metrics['evaluated_on']})\n"
     )
@@ -97,8 +101,16 @@ def _report(run_dir: Path) -> str:
     return (run_dir / "classification_report.txt").read_text() + "\n"
 
 
+def _training_log(run_dir: Path) -> Path:
+    """The run's training log: section 7's, in ``transfer/``, when the run's network is the
+    ImageNet one, else section 6's."""
+    if _metrics(run_dir)["parameters"]["model"] in models.PRETRAINED:
+        return run_dir / training.TRANSFER_DIR / training.TRAINING_LOG
+    return run_dir / training.TRAINING_LOG
+
+
 def _learning(run_dir: Path) -> str:
-    return interpret.learning(training.read_history(run_dir / training.TRAINING_LOG))
+    return interpret.learning(training.read_history(_training_log(run_dir)))
 
 
 def _errors(run_dir: Path) -> str:
@@ -110,6 +122,12 @@ def _errors(run_dir: Path) -> str:
 def _calibration(run_dir: Path) -> str:
     metrics = _metrics(run_dir)
     return interpret.calibration(metrics["reliability"], metrics["accuracy"])
+
+
+def _errors_and_calibration(run_dir: Path) -> str:
+    """The cell of the mistakes and the reliability diagram: the sentences on this run's
+    errors, then those on its calibration."""
+    return _errors(run_dir) + _calibration(run_dir)
 
 
 def _grad_cam(run_dir: Path) -> str:
@@ -172,11 +190,12 @@ def _attribution_maps(run_dir: Path) -> str:
 
 def _transfer(run_dir: Path) -> str:
     """The sentence comparing transfer learning with the run's own network; nothing when
-    the run made no comparison (an ImageNet network's own run, or too small images)."""
-    transfer_metrics = run_dir / "transfer" / "metrics.json"
-    if not transfer_metrics.exists():
+    the run's own network is the ImageNet one."""
+    comparison = run_dir / training.TRANSFER_DIR / "comparison.json"
+    if not comparison.exists():
         return ""
-    return interpret.transfer(json.loads(transfer_metrics.read_text()), _metrics(run_dir))
+    curves = training.read_history(run_dir / training.TRANSFER_DIR / training.TRAINING_LOG)
+    return interpret.transfer(json.loads(comparison.read_text()), curves)
 
 
 def _similar_paintings(run_dir: Path) -> str:
@@ -187,32 +206,34 @@ def _similar_paintings(run_dir: Path) -> str:
     return similar.describe(gallery, similar.embed(image[np.newaxis])[0]) + "\n"
 
 
-def _new_painting_and_its_maps(run_dir: Path) -> str:
-    """The new painting's cell: the answer's table, then the sentence on its two maps."""
-    return _new_painting(run_dir) + _attribution_maps(run_dir)
+def _maps_and_similar_paintings(run_dir: Path) -> str:
+    """The cell after the new painting's answer: the sentence on its two maps, then its
+    closest training paintings."""
+    return _attribution_maps(run_dir) + _similar_paintings(run_dir)
 
 
 # A piece of the cell's source -> what the cell must show, recomputed from the run folder.
 # The scores cell also lists the folder's files, which grow as the run goes on: only its
 # first two lines are recomputed.
 TRAINED: dict[str, Callable[[Path], str]] = {
-    "proba_val = evaluation.predict_proba(": _scores,
-    "print(report)": _report,
+    "proba_val = evaluation.predict_proba(": _evaluated,
+    "metrics = results.write(": _scores,
+    "print(evaluation.report(": _report,
     "interpret.learning(": _learning,
-    "interpret.errors(": _errors,
-    "interpret.calibration(": _calibration,
+    "interpret.errors(": _errors_and_calibration,
     "interpret.grad_cam(explained)": _grad_cam,
     "explore.painting_summary(": _explorer,
-    "predict.attribute(trained": _new_painting_and_its_maps,
-    "similar.describe(": _similar_paintings,
+    "predict.attribute(trained": _new_painting,
+    "similar.describe(": _maps_and_similar_paintings,
     "interpret.transfer(": _transfer,
 }
-FIRST_LINES_ONLY = {"proba_val = evaluation.predict_proba("}
+FIRST_LINES_ONLY = {"metrics = results.write(": 1}
 EXEMPT = {
-    "learner.fit(\n    train_data,": "the training log, with times per step",
-    "initial_epoch=head_only_epochs": "the fine-tuning log, with times per step",
-    "head_history = transfer_network.fit(": "transfer learning's training log, with times",
+    "history = network.fit(": "the training log, with times per step",
+    "features_of.predict(": "the seconds the ImageNet features took",
+    "head_history = learner.fit(": "transfer learning's training log, with times",
     "fine_history = transfer_network.fit(": "transfer learning's fine-tuning log, with times",
+    "display(explorer, stepper)": "the two widgets, whose model ids change with every run",
 }
 
 
@@ -233,7 +254,7 @@ def check_trained_cells(code_cells: list[dict], shown: list[str], run_dir: Path)
             continue
         expected = TRAINED[marker](run_dir)
         if marker in FIRST_LINES_ONLY:
-            text = "".join(text.splitlines(keepends=True)[:2])
+            text = "".join(text.splitlines(keepends=True)[: FIRST_LINES_ONLY[marker]])
         assert text == expected, f"{marker!r} showed:\n{text}\nthe run's files say:\n{expected}"
         checked += 1
     return checked
@@ -271,31 +292,29 @@ def check_artifacts_agree(run_dir: Path) -> dict:
 
 
 def check_transfer_comparison(run_dir: Path, metrics: dict) -> None:
-    """Section 11 trained its ImageNet network beside every network trained from scratch
-    (images of 32 px or more, in memory) and saved what its sentence and figure show."""
+    """Section 7 trained EfficientNet-Lite0 in every run, as the run's own network or beside
+    it, and kept its training log and learning curves in ``transfer/``; beside a network
+    trained from scratch it saved the comparison its sentence shows."""
     settings = metrics["parameters"]
-    folder = run_dir / "transfer"
-    compared = (
-        settings["model"] not in models.PRETRAINED
-        and settings["image_size"] >= models.MIN_INPUT_SIZE["efficientnet_lite0"]
-        and settings["data_mode"] != "disk"
+    folder = run_dir / training.TRANSFER_DIR
+    compared = settings["model"] not in models.PRETRAINED
+    expected = {"training_log.csv", "learning_curves.png"} | (
+        {"comparison.json"} if compared else set()
     )
-    assert folder.is_dir() == compared, f"{folder} should exist: {compared}"
+    assert {p.name for p in folder.iterdir()} == expected
+    epochs = len(training.read_history(folder / training.TRAINING_LOG)["loss"])
+    budget = training.epochs_for_budget(
+        settings["head_epochs"] + settings["fine_tune_epochs"],
+        settings["training_budget"],
+        metrics["images"]["training"],
+    )
+    assert epochs == budget
     if not compared:
+        assert metrics["epochs"] == epochs
         return
-    assert {p.name for p in folder.iterdir()} == {
-        "metrics.json",
-        "history.csv",
-        "learning_curves.png",
-    }
-    transfer = json.loads((folder / "metrics.json").read_text())
-    epochs = transfer["head_epochs"] + transfer["fine_tune_epochs"]
-    assert transfer["head_epochs"] == settings["head_epochs"]
-    assert transfer["unfreeze_blocks"] == settings["unfreeze_blocks"]
-    assert transfer["images_seen"] == epochs * metrics["images"]["training"]
-    rows = (folder / "history.csv").read_text().splitlines()
-    assert len(rows) == 1 + epochs
-    assert [row.rsplit(",", 1)[1] for row in rows[1:]] == training.phases(
-        epochs, transfer["head_epochs"]
-    )
-    assert 0.0 <= transfer["accuracy"] <= 1.0 and transfer["seconds"] > 0
+    comparison = json.loads((folder / "comparison.json").read_text())
+    assert comparison["head_epochs"] == min(settings["head_epochs"], epochs)
+    assert comparison["head_epochs"] + comparison["fine_tune_epochs"] == epochs
+    assert comparison["unfreeze_blocks"] == settings["unfreeze_blocks"]
+    assert comparison["images_seen"]["transfer"] == epochs * metrics["images"]["training"]
+    assert comparison["scratch"]["accuracy"] == metrics["evaluate"]["accuracy"]

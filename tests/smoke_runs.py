@@ -31,14 +31,15 @@ TINY = {
     "num_epochs": 1,
     "batch_size": 8,
     "filters": 8,
-    "head_epochs": 1,  # also section 11's transfer-learning comparison: 1 + 2 epochs
+    "head_epochs": 1,  # section 7's transfer learning: 1 epoch of the head, 1 of fine-tuning
+    "fine_tune_epochs": 1,
     "verbose": 0,
 }
 # The pretrained network with its real ImageNet weights, through both phases of training.
-TWO_PHASES = {"weights": "imagenet", "num_epochs": 2, "head_epochs": 1, "unfreeze_blocks": 2}
-# Section 11's comparison with ImageNet needs 32 px: these run below it, to save time, and the
-# cnn, ImageNet and awkward-data runs keep it.
-WITHOUT_COMPARISON = {"image_size": 24}
+TWO_PHASES = {"weights": "imagenet", "head_epochs": 1, "fine_tune_epochs": 1, "unfreeze_blocks": 2}
+# Smaller images, to save time where the size does not matter; the cnn, ImageNet and
+# awkward-data runs keep 32 px.
+SMALLER = {"image_size": 24}
 # distribute: mirrored runs on the processor split into two logical devices (utils.backend).
 TWO_DEVICES = {"CNN_ARTISTS_CPU_DEVICES": "2"}
 

@@ -102,32 +102,31 @@ def test_grad_cam_sentences_follow_the_maps():
 
 
 def test_transfer_compares_with_the_network_trained_from_scratch():
-    transfer = {
-        "frozen_accuracy": 0.6,
-        "accuracy": 0.9,
-        "macro_f1": 0.88,
+    comparison = {
+        "transfer": {"accuracy": 0.9, "loss": 0.3},
+        "scratch": {"accuracy": 0.8, "loss": 0.6},
         "head_epochs": 2,
         "fine_tune_epochs": 2,
         "unfreeze_blocks": 5,
-        "images_seen": 1916,
-        "seconds": 14.4,
+        "model": "cnn",
+        "images_seen": {"transfer": 1916, "scratch": 7185},
+        "seconds": {"transfer": 14.4, "scratch": 40.2},
     }
-    scratch = {
-        "accuracy": 0.8,
-        "macro_f1": 0.79,
-        "epochs": 15,
-        "images": {"training": 479, "validation": 120},
-        "parameters": {"model": "cnn"},
-        "seconds": {"training": 40.2},
-    }
-    text = interpret.transfer(transfer, scratch)
+    curves = {"val_accuracy": [0.5, 0.6, 0.85, 0.9]}
+    text = interpret.transfer(comparison, curves)
     assert "**60.0%**" in text and "after 2 epochs" in text
     assert "top 5 blocks for 2 more epochs" in text and "**90.0%**" in text
     assert "1,916 training images in 14 s" in text
     assert "`cnn`" in text and "**80.0%**" in text and "7,185 images in 40 s" in text
     assert "gained 10.0 points" in text
-    assert "behind" in interpret.transfer(transfer | {"accuracy": 0.7}, scratch)
-    assert "level" in interpret.transfer(transfer | {"accuracy": 0.805}, scratch)
+
+    def with_transfer_accuracy(accuracy: float) -> str:
+        return interpret.transfer(comparison | {"transfer": {"accuracy": accuracy}}, curves)
+
+    assert "behind" in with_transfer_accuracy(0.7)
+    assert "level" in with_transfer_accuracy(0.805)
+    head_only = interpret.transfer(comparison | {"fine_tune_epochs": 0}, {"val_accuracy": [0.5]})
+    assert "trained for 2 epochs got **90.0%**" in head_only and "Fine-tuning" not in head_only
 
 
 def test_attribution_maps_read_both_maps_and_name_their_roles():

@@ -1,5 +1,7 @@
 """Every registered model builds, takes uint8 images and gives probabilities."""
 
+import time
+
 import nbformat
 import numpy as np
 import pytest
@@ -117,33 +119,64 @@ def test_missing_imagenet_weights_name_the_file_and_the_folder(tmp_path, monkeyp
 
 
 def test_layer_table_columns_stay_aligned_with_long_layer_names():
-    table = models.layer_table(models.build_model("efficientnet_lite0", 32, 3, weights="")).split(
-        "\n"
-    )
+    network = transfer_section(unfreeze_blocks=5)["transfer_network"]
+    table = models.layer_table(network).split("\n")
     assert len({line.index("(") for line in table[1:-1]}) == 1
     assert table[2].split()[:2] == ["flip", "RandomFlip"]
     assert table[3].split()[:2] == ["efficientnet_lite0", "Functional"]
 
 
-def test_efficientnet_lite0_trains_its_head_then_its_top_blocks(tmp_path):
-    """Phase one moves only the new head; phase two moves the unfrozen top blocks too, while
-    the lower blocks and every batch-normalisation statistic keep their ImageNet values."""
-    from notebook_training import compile_like_the_notebook, fit_like_the_notebook
+def test_efficientnet_lite0_is_built_by_the_chapter_not_by_utils():
+    with pytest.raises(ValueError, match="section 7"):
+        models.build_model("efficientnet_lite0", 32, 3)
+    with pytest.raises(ValueError, match="section 7"):
+        models.source("efficientnet_lite0")
 
-    model = models.build_model("efficientnet_lite0", 32, 3)
-    base = model.get_layer("efficientnet_lite0")
-    assert not base.trainable
-    imagenet = {w.path: w.numpy().copy() for w in base.weights}
+
+def transfer_section(unfreeze_blocks: int, weights: str = "") -> dict:
+    """The namespace of the chapter's section 7 after its cell tagged ``transfer`` (the
+    network is built), with four random 32 px paintings of three artists."""
+    from notebook_training import make_optimizer, notebook_cell
+
     X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     y = np.array([0, 1, 2, 0])
+    namespace = {
+        "keras": keras,
+        "layers": keras.layers,
+        "pretrained": pretrained,
+        "training": training,
+        "time": time,
+        "make_optimizer": make_optimizer,
+        "strategy": training.distribution_strategy("none"),
+        **{"seed": 0, "input_size": 32, "num_classes": 3, "weights": weights},
+        **{"X_train": X, "y_train": y, "X_val": X, "y_val": y, "batch_size": 4},
+        **{"unfreeze_blocks": unfreeze_blocks, "head_epochs": 1, "fine_tune_epochs": 1},
+        **{"training_budget": 0, "steps_per_epoch": 1, "cosine_decay": False},
+        **{"optimizer": "adam", "learning_rate": 0.01, "fine_tune_learning_rate": 0.01},
+        **{"label_smoothing": 0.0, "transfer_epochs": 2, "head_only_epochs": 1},
+    }
+    exec(notebook_cell("transfer"), namespace)
+    return namespace
+
+
+def test_the_chapters_transfer_learning_trains_its_head_then_its_top_blocks(tmp_path):
+    """Phase one moves only the new head; after the chapter's unfreezing loop, phase two
+    moves the unfrozen top blocks too, while the lower blocks and every batch-normalisation
+    statistic keep their ImageNet values."""
+    from notebook_training import fit_like_the_notebook
+
+    section = transfer_section(unfreeze_blocks=2, weights="imagenet")
+    model, base = section["transfer_network"], section["base"]
+    assert not base.trainable
+    imagenet = {w.path: w.numpy().copy() for w in base.weights}
+    X, y = section["X_train"], section["y_train"]
     head_before = model.get_layer("artist").get_weights()[0].copy()
-    compile_like_the_notebook(model, "adam", 0.01)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
     fit_like_the_notebook(model, X, y, None, 1, 4, tmp_path)
     assert not np.array_equal(head_before, model.get_layer("artist").get_weights()[0])
     assert all(np.array_equal(w.numpy(), imagenet[w.path]) for w in base.weights)
 
-    pretrained.unfreeze_top_blocks(base, 2)
-    compile_like_the_notebook(model, "adam", 0.01)
+    exec(notebook_cell_source("unfreeze"), section)
     (tmp_path / "fine-tune").mkdir()
     fit_like_the_notebook(model, X, y, None, 1, 4, tmp_path / "fine-tune")
     moved = {w.path for w in base.weights if not np.array_equal(w.numpy(), imagenet[w.path])}
@@ -153,38 +186,61 @@ def test_efficientnet_lite0_trains_its_head_then_its_top_blocks(tmp_path):
     assert not any("_bn" in path for path in moved)
 
 
-def test_efficientnet_lite0_weights_are_the_installed_ones_or_none():
-    with pytest.raises(ValueError, match="installed package"):
-        models.build_model("efficientnet_lite0", 32, 3, weights="my_weights.h5")
+@pytest.mark.parametrize(
+    ("unfreeze_blocks", "learning"),
+    [
+        (0, ["head_conv"]),
+        (
+            2,
+            [
+                *("block14_expand_conv", "block14_dwconv", "block14_project_conv"),
+                *("block15_expand_conv", "block15_dwconv", "block15_project_conv", "head_conv"),
+            ],
+        ),
+        (16, 2 + 15 * 3 + 1),  # block 0 has no expansion convolution
+    ],
+)
+def test_the_chapters_unfreezing_loop_trains_the_top_blocks_and_no_batch_norm(
+    unfreeze_blocks, learning
+):
+    section = transfer_section(unfreeze_blocks)
+    exec(notebook_cell_source("unfreeze"), section)
+    base = section["base"]
+    trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
+    assert trainable == learning if isinstance(learning, list) else len(trainable) == learning
+    batch_norms = [
+        layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert not any(layer.trainable for layer in batch_norms)
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
-def test_every_model_is_described_and_its_source_shown(name):
-    assert f"`{name}`" in models.DESCRIPTIONS[name]
-    code = models.source(name)
-    compile(code, name, "exec")
-    assert "keras.Model(" in code
-    if name in models.BUILDERS:
-        assert f"def build_{name}(" in code and "def _inputs(" in code
-
-
-def test_a_head_on_frozen_features_is_the_networks_own_head():
-    """Training ``head_of`` on pooled features trains the whole network's head: the network
-    on images equals the head on the features of those images."""
-    assert models.trains_on_features("efficientnet_lite0", 0)
-    assert not models.trains_on_features("efficientnet_lite0", 5)
-    assert not models.trains_on_features("cnn", 0)
-    network = models.build_model("efficientnet_lite0", 32, 3, weights="")
-    head = models.head_of(network)
+def test_a_head_on_frozen_features_is_the_networks_own_head(tmp_path):
+    """The chapter's quick recipe (``unfreeze_blocks`` 0) trains a head on features
+    computed once: the head's layers are the network's, so the network on images equals the
+    head on the features of those images, after training too."""
+    namespace = transfer_section(unfreeze_blocks=0)
+    namespace |= {"run_dir": tmp_path, "train_data": None, "validation_data": None}
+    namespace["fine_tune_epochs"] = 0
+    exec(notebook_cell_source("features"), namespace)
+    head, network = namespace["learner"], namespace["transfer_network"]
     assert head.get_layer("artist") is network.get_layer("artist")
     assert head.input_shape == (None, 1280)
-    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    features = training.pooled_features(network, X, models.FEATURES_LAYER)
+    features = namespace["train_features"]
     head.compile(optimizer="adam", loss="categorical_crossentropy")
-    head.fit(features, np.eye(3)[[0, 1, 2, 0]], epochs=2, verbose=0)
+    head.fit(features, np.eye(3)[namespace["y_train"]], epochs=2, verbose=0)
     np.testing.assert_allclose(
-        head.predict(features, verbose=0), network.predict(X, verbose=0), rtol=1e-5, atol=1e-6
+        head.predict(features, verbose=0),
+        network.predict(namespace["X_train"], verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
     )
+
+
+def notebook_cell_source(tag: str) -> str:
+    """The source of the chapter's cell tagged ``tag``."""
+    from notebook_training import notebook_cell
+
+    return notebook_cell(tag)
 
 
 def notebook_network_cell() -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from smoke_runs import (
     LONG_NAME,
+    SMALLER,
     TINY,
     TWO_PHASES,
-    WITHOUT_COMPARISON,
     as_arguments,
     awkward_data,
     check_cells_nbval_does_not_compare,
@@ -32,7 +32,7 @@ from smoke_runs import (
 from utils import runs, sample_data
 
 CASES = [
-    pytest.param({"model": name, "precision": "float32"} | WITHOUT_COMPARISON, id=f"{name}-float32")
+    pytest.param({"model": name, "precision": "float32"} | SMALLER, id=f"{name}-float32")
     for name in ("shallow", "lenet", "brushwork")
 ] + [
     pytest.param({"model": "cnn", "precision": "float32"}, id="cnn-float32"),

@@ -298,8 +298,12 @@ def test_an_interrupted_training_resumes_after_its_last_completed_epoch(tmp_path
     assert len(history["loss"]) == len(history["val_accuracy"]) == 4
     assert int(fresh.optimizer.iterations.numpy()) == 4 * 3
     assert (tmp_path / "checkpoint").is_dir()  # kept until the model and metrics are saved
+    for folder in ("transfer/checkpoint", "transfer/checkpoint-fine-tune"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "transfer" / "training_log.csv").write_text("epoch,loss\n")
     training.remove_checkpoints(tmp_path)
     assert not (tmp_path / "checkpoint").exists()
+    assert [p.name for p in (tmp_path / "transfer").iterdir()] == ["training_log.csv"]
 
 
 def brushwork_training(run_dir, stop_after_epoch=None, resume=False):
@@ -458,18 +462,20 @@ def test_feature_batches_show_each_painting_once_mirrored_at_random():
     assert not np.array_equal(shown[0][0][0], epochs(seed=4)[0][0][0])
 
 
-def test_pooled_features_of_mirrored_images_are_those_of_the_flipped_pixels():
+def test_image_batches_give_every_image_in_order_or_mirrored_for_predict():
+    """What section 7 computes the frozen features from: ``predict`` on ``ImageBatches``
+    equals ``predict`` on the array, and on the flipped pixels when ``mirrored``."""
     inputs = keras.Input((8, 8, 3), dtype="uint8")
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.Conv2D(2, 3, name="conv")(x)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(x)
-    network = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+    extractor = keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="pooled")(x))
     X = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
-    plain = training.pooled_features(network, X, "pooled", rows=2)
-    flipped = training.pooled_features(network, X, "pooled", flip=True, rows=2)
-    assert plain.shape == (5, 2) and plain.dtype == np.float32
+    assert len(training.ImageBatches(X, batch_size=2)) == 3
+    plain = extractor.predict(training.ImageBatches(X, batch_size=2), verbose=0)
+    flipped = extractor.predict(training.ImageBatches(X, batch_size=2, mirrored=True), verbose=0)
+    np.testing.assert_allclose(plain, extractor.predict(X, verbose=0), rtol=1e-6)
     np.testing.assert_allclose(
-        flipped, training.pooled_features(network, X[:, :, ::-1].copy(), "pooled"), rtol=1e-6
+        flipped, extractor.predict(X[:, :, ::-1].copy(), verbose=0), rtol=1e-6
     )
     assert not np.allclose(plain, flipped)
 
@@ -547,16 +553,6 @@ def test_histories_join_epoch_after_epoch_with_metrics_sorted_by_name():
     joined = training.join_histories(earlier, later)
     assert joined == {"accuracy": [0.1, 0.5, 0.6], "loss": [2.0, 1.0, 0.9]}
     assert list(joined) == ["accuracy", "loss"]
-
-
-def test_features_for_validation_are_what_fit_and_evaluate_both_take():
-    head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
-    head.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    features = np.random.default_rng(0).random((10, 3), dtype=np.float32)
-    data = training.feature_validation_data(features, np.arange(10) % 2, 2, batch_size=4)
-    assert [len(x) for x, _ in data] == [4, 4, 2]
-    loss, accuracy = head.evaluate(data, verbose=0)
-    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
 
 
 def test_a_checkpoint_cut_short_falls_back_to_the_one_before(tmp_path):

@@ -20,7 +20,7 @@ MIN_INPUT_SIZE = {
     "lenet": 4,
     "cnn": 8,
     "brushwork": 16,
-    "efficientnet_lite0": 32,
+    "efficientnet_lite0": 8,
     "mobilenetv2": 32,
     "efficientnetb0": 32,
 }
@@ -35,7 +35,7 @@ RESIZE_MODES = ("squash", "crop")
 DATA_MODES = ("auto", "memory", "disk")
 
 
-def trains_on_features(name: str, unfreeze_blocks: int) -> bool:
-    """Whether the run never trains the pretrained base (``unfreeze_blocks`` 0), so that its
-    features can be computed once and only the head learns."""
-    return name in PRETRAINED and unfreeze_blocks == 0
+def trains_on_features(unfreeze_blocks: int) -> bool:
+    """Whether the chapter's transfer learning (section 7) never trains the pretrained base
+    (``unfreeze_blocks`` 0), so that its features are computed once and only the head learns."""
+    return unfreeze_blocks == 0

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils import paths, pretrained
+from utils import paths
 from utils.backend import keras
 
 # Re-exported: the notebook and its tests name them through models.
 from utils.choices import MIN_INPUT_SIZE as MIN_INPUT_SIZE
 from utils.choices import MODEL_NAMES as MODEL_NAMES
 from utils.choices import PRETRAINED as PRETRAINED
-from utils.choices import trains_on_features as trains_on_features
 
 layers = keras.layers
 
@@ -218,47 +217,6 @@ def build_transfer(
     return keras.Model(inputs, outputs, name=f"{name}_{'finetune' if fine_tune else 'frozen'}")
 
 
-def build_efficientnet_lite0(
-    image_size: int, num_classes: int, weights: str | None = "imagenet"
-) -> keras.Model:
-    """EfficientNet-Lite0 trained on ImageNet, frozen, with a new softmax head for the artists.
-
-    The weights come installed with the project (``utils.pretrained``), so this works
-    offline. ``weights`` is ``"imagenet"``, or empty for random weights (as the tests use).
-    The base is the nested model ``efficientnet_lite0``: fine-tuning unfreezes its top
-    blocks with ``pretrained.unfreeze_top_blocks``. It runs with ``training=False``, so its
-    batch normalisation keeps the ImageNet statistics even when its layers learn.
-    """
-    if weights not in ("imagenet", "", None):
-        raise ValueError(
-            "efficientnet_lite0 takes its ImageNet weights from the installed package: "
-            f"weights must be imagenet, or empty for random weights, not {weights!r}"
-        )
-    base = pretrained.build_efficientnet_lite0(image_size, weights=weights == "imagenet")
-    base.trainable = False
-    inputs = _inputs(image_size)
-    x = layers.RandomFlip("horizontal", name="flip")(inputs)
-    x = base(x, training=False)
-    x = layers.GlobalAveragePooling2D(name="average")(x)
-    x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = _artist_head(x, num_classes)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0_artists")
-
-
-# The layer of a PRETRAINED network whose output (the pooled ImageNet features) feeds the head.
-FEATURES_LAYER = "average"
-
-
-def head_of(network: keras.Model) -> keras.Model:
-    """The layers of a PRETRAINED ``network`` after its pooled features, as a model of its
-    own that takes those features. It shares the network's layers: training it trains the
-    network's head."""
-    features = network.get_layer(FEATURES_LAYER).output
-    inputs = keras.Input(shape=features.shape[1:], name="imagenet_features")
-    x = network.get_layer("dropout")(inputs)
-    return keras.Model(inputs, network.get_layer("artist")(x), name="head")
-
-
 def build_model(
     name: str,
     image_size: int,
@@ -274,8 +232,10 @@ def build_model(
     """
     if name in BUILDERS:
         return BUILDERS[name](image_size, num_classes, filters)
-    if name == "efficientnet_lite0":
-        return build_efficientnet_lite0(image_size, num_classes, weights)
+    if name in PRETRAINED:
+        raise ValueError(
+            f"{name} is built and trained in section 7 of the chapter (transfer learning)"
+        )
     if name in TRANSFER:
         return build_transfer(name, image_size, num_classes, weights, fine_tune)
     raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
@@ -345,10 +305,11 @@ DESCRIPTIONS = {
 
 def source(name: str) -> str:
     """The Python source that builds the network ``name``: its builder, after the module's
-    private helpers that the builder calls."""
-    builder = BUILDERS.get(name) or (
-        build_efficientnet_lite0 if name in PRETRAINED else build_transfer
-    )
+    private helpers that the builder calls. EfficientNet-Lite0 with its head is written
+    out in the chapter itself (section 7)."""
+    if name in PRETRAINED:
+        raise ValueError(f"{name} is built in section 7 of the chapter, not in utils.models")
+    builder = BUILDERS.get(name) or build_transfer
     text = inspect.getsource(builder)
     helpers = [
         function

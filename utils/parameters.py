@@ -179,6 +179,7 @@ SETTINGS = (
     "weights",
     "fine_tune",
     "head_epochs",
+    "fine_tune_epochs",
     "unfreeze_blocks",
     "fine_tune_learning_rate",
     "distribute",
@@ -223,6 +224,7 @@ CHECKED = (
     "learning_rate",
     "fine_tune_learning_rate",
     "head_epochs",
+    "fine_tune_epochs",
     "unfreeze_blocks",
     "colour_jitter",
     "label_smoothing",
@@ -275,18 +277,29 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     for name in ("learning_rate", "fine_tune_learning_rate"):
         rate = settings[name]
         need(math.isfinite(rate) and rate > 0, f"{name} must be a positive number")
-    need(settings["head_epochs"] >= 0, "head_epochs must be 0 or more")
+    need(settings["head_epochs"] >= 1, "head_epochs must be at least 1")
+    need(settings["fine_tune_epochs"] >= 0, "fine_tune_epochs must be 0 or more")
     need(
         0 <= settings["unfreeze_blocks"] <= choices.PRETRAINED_BLOCKS,
         f"unfreeze_blocks must lie between 0 and {choices.PRETRAINED_BLOCKS}",
     )
     for name in ("colour_jitter", "label_smoothing"):
         need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
-    if choices.trains_on_features(settings["model"], settings["unfreeze_blocks"]):
+    if choices.trains_on_features(settings["unfreeze_blocks"]):
         need(
             crop_size == 0 and settings["colour_jitter"] == 0,
-            f"{settings['model']} with unfreeze_blocks 0 trains its head on features computed "
-            "once from the whole paintings: crop_size and colour_jitter must be 0",
+            "with unfreeze_blocks 0, section 7 trains its head on features computed once from "
+            "the whole paintings: crop_size and colour_jitter must be 0",
+        )
+        need(
+            settings["fine_tune_epochs"] == 0,
+            "with unfreeze_blocks 0 nothing is fine-tuned: fine_tune_epochs must be 0",
+        )
+    if settings["model"] in choices.PRETRAINED:
+        need(
+            settings["weights"] in ("imagenet", ""),
+            f"{settings['model']} takes its ImageNet weights from the installed package: "
+            "weights must be imagenet, or empty for random weights",
         )
     need(0 < settings["validation_split"] < 1, "validation_split must lie between 0 and 1")
     folds = settings["holdout_folds"]

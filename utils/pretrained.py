@@ -11,14 +11,13 @@ code; it also checks the file's SHA-256 before unpickling anything.
 in, ``(x - 127) / 128`` inside the network, a stem, 16 MBConv blocks (no
 squeeze-and-excitation, ReLU6), and a 1x1 head convolution to 1280 channels. Layers are
 named ``stem_*``, ``block{N}_*`` (N = 0..15, as in the checkpoint's ``_blocks.N``) and
-``head_*``, so ``unfreeze_top_blocks`` can pick layers by block for fine-tuning.
+``head_*``, so the chapter's fine-tuning (section 7) can pick layers by block.
 """
 
 import hashlib
 import io
 import math
 import pickle
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,30 +395,3 @@ def build_efficientnet_lite0(
     if weights:
         assign_weights(model, read_state_dict(checkpoint_path()))
     return model
-
-
-_BLOCK_LAYER = re.compile(r"block(\d+)_")
-
-
-def block_of(layer_name: str) -> int | None:
-    """The MBConv block (0..15) a layer belongs to, or None for the stem, head and others."""
-    match = _BLOCK_LAYER.match(layer_name)
-    return int(match.group(1)) if match else None
-
-
-def unfreeze_top_blocks(base: keras.Model, k: int) -> list[str]:
-    """Make the top ``k`` MBConv blocks and the head convolution trainable, freeze the rest.
-
-    Every BatchNormalization layer stays frozen, so it keeps running in inference mode
-    with its ImageNet statistics, as the Keras transfer-learning guide advises. ``k=0``
-    unfreezes the head convolution alone. Returns the names of the trainable layers
-    that hold weights.
-    """
-    if not 0 <= k <= NUM_BLOCKS:
-        raise ValueError(f"k must be between 0 and {NUM_BLOCKS}, not {k}")
-    base.trainable = True
-    for layer in base.layers:
-        block = block_of(layer.name)
-        in_top = layer.name.startswith("head_") or (block is not None and block >= NUM_BLOCKS - k)
-        layer.trainable = in_top and not isinstance(layer, layers.BatchNormalization)
-    return [layer.name for layer in base.layers if layer.trainable and layer.weights]

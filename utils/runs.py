@@ -86,6 +86,15 @@ def open_run_dir(run_folder: str | os.PathLike[str]) -> Path:
     return run_dir
 
 
+def start(run_folder: str, run_name: str) -> Path:
+    """This run's folder, marked running (and failed as soon as a later cell raises): the
+    one ``make run`` or ``make resume`` made (``run_folder``), or else ``out/<run_name>``,
+    created now under a new name if that one is taken (``create_run_dir``)."""
+    run_dir = open_run_dir(run_folder) if run_folder else create_run_dir(run_name)
+    track_status(run_dir)
+    return run_dir
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
     path = Path(path)

@@ -299,6 +299,23 @@ class TrainingBatches(keras.utils.PyDataset):
         return np.ascontiguousarray(images), self.labels[chosen]
 
 
+class ImageBatches(keras.utils.PyDataset):
+    """The images of ``X`` in order, ``batch_size`` at a time, for ``predict``: mirrored left
+    to right with ``mirrored``. Each batch is cut from ``X`` when asked for, so a
+    memory-mapped ``X`` is never read into memory whole."""
+
+    def __init__(self, X: np.ndarray, batch_size: int = 64, mirrored: bool = False) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.X, self.batch_size, self.mirrored = X, batch_size, mirrored
+
+    def __len__(self) -> int:
+        return steps_per_epoch(len(self.X), self.batch_size)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        images = np.asarray(self.X[index * self.batch_size : (index + 1) * self.batch_size])
+        return np.ascontiguousarray(images[:, :, ::-1] if self.mirrored else images)
+
+
 class FeatureBatches(keras.utils.PyDataset):
     """``TrainingBatches`` for a head trained on features computed once, as
     ``feature_batches`` makes them: each painting once per epoch, in ``epoch_order``, as
@@ -348,22 +365,6 @@ class SetEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Set the data set's epoch before Keras asks for its first batch."""
         self.batches.epoch = epoch
-
-
-def pooled_features(
-    network: keras.Model, X: np.ndarray, layer: str, flip: bool = False, rows: int = 256
-) -> np.ndarray:
-    """The output of ``network``'s layer ``layer`` for every image of ``X`` (mirrored left to
-    right with ``flip``), float32. ``X`` is read ``rows`` images at a time, so a memory-mapped
-    array is never loaded whole."""
-    extractor = keras.Model(network.inputs, network.get_layer(layer).output)
-    parts = []
-    for start in range(0, len(X), rows):
-        images = np.asarray(X[start : start + rows])
-        if flip:
-            images = np.ascontiguousarray(images[:, :, ::-1])
-        parts.append(np.asarray(extractor.predict(images, verbose=0), dtype=np.float32))
-    return np.concatenate(parts)
 
 
 def feature_batches(
@@ -631,10 +632,16 @@ def usable_checkpoint(folder: Path) -> tuple[int, Path] | None:
     return None
 
 
+# Where the chapter's transfer learning (section 7) keeps its checkpoints and training log.
+TRANSFER_DIR = "transfer"
+
+
 def remove_checkpoints(run_dir: Path) -> None:
-    """Delete a finished training's checkpoints: called once its model and metrics are saved."""
-    for folder in (CHECKPOINT, FINE_TUNE_CHECKPOINT):
-        shutil.rmtree(Path(run_dir) / folder, ignore_errors=True)
+    """Delete a finished run's checkpoints, the run's own and those of its transfer learning
+    (``transfer/``): called once its model and metrics are saved."""
+    for folder in (Path(run_dir), Path(run_dir) / TRANSFER_DIR):
+        for name in (CHECKPOINT, FINE_TUNE_CHECKPOINT):
+            shutil.rmtree(folder / name, ignore_errors=True)
 
 
 def random_states(model: keras.Model) -> list[keras.Variable]:
@@ -671,16 +678,6 @@ def validation_data(
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     num_batches = steps_per_epoch(len(X_val), batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
-
-
-def feature_validation_data(
-    features: np.ndarray, y_val: np.ndarray, num_classes: int, batch_size: int = 32
-) -> tf.data.Dataset:
-    """``validation_data`` for a head trained on features computed once: batches of the
-    validation paintings' features and one-hot labels, which ``fit`` and ``evaluate`` take
-    alike (a tuple would be one input of two tensors to ``evaluate``)."""
-    labels = keras.utils.to_categorical(y_val, num_classes).astype(np.float32)
-    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size)
 
 
 def _checkpointed_epochs(folder: Path) -> int:

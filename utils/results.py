@@ -1,0 +1,64 @@
+"""What a run writes once its network has been evaluated: the classification report, every
+evaluation painting's probabilities and ``metrics.json``, in one call from the notebook.
+
+The figures in ``metrics.json`` are computed here from the probabilities, so the report,
+the predictions and the metrics cannot disagree.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from utils import dataset, evaluation, paths, runs
+from utils.loading import LoadedDataset
+
+
+def write(
+    run_dir: Path,
+    data: LoadedDataset,
+    proba_val: np.ndarray,
+    curves: dict[str, list[float]],
+    run_facts: dict,
+) -> dict:
+    """Write ``classification_report.txt`` and ``.json``, ``predictions.csv`` and
+    ``metrics.json`` to ``run_dir`` for the evaluation split's probabilities ``proba_val``
+    (one row per painting of ``data.val``), and return the metrics.
+
+    ``curves`` is the training history; ``run_facts`` adds what only the notebook knows
+    (the settings, the epochs, the seconds of training, what ``evaluate`` measured...).
+    """
+    class_names = data.class_names
+    y_val, y_pred = data.val.y, proba_val.argmax(axis=1)
+    confusion = evaluation.confusion(y_val, y_pred, len(class_names))
+    calibration = evaluation.reliability(y_val, proba_val)
+    runs.write_text(
+        run_dir / "classification_report.txt", evaluation.report(y_val, y_pred, class_names)
+    )
+    runs.write_json(
+        run_dir / "classification_report.json", evaluation.report_dict(y_val, y_pred, class_names)
+    )
+    runs.write_text(
+        run_dir / "predictions.csv",
+        evaluation.predictions_csv(
+            [paths.display(p) for p in data.val.paths], y_val, proba_val, class_names
+        ),
+    )
+    metrics = evaluation.summary_metrics(y_val, y_pred, class_names) | {
+        "expected_calibration_error": calibration["expected_calibration_error"],
+        "reliability": calibration,
+        "confusion_matrix": confusion.tolist(),
+        "most_confused_pairs": evaluation.most_confused_pairs(confusion, class_names),
+        "class_names": class_names,
+        **run_facts,
+        "images": {"training": len(data.train.y), "validation": len(y_val)},
+        "images_per_artist": {
+            "training": dataset.counts_per_class(class_names, data.train.y),
+            "validation": dataset.counts_per_class(class_names, y_val),
+        },
+        "skipped_files": [str(item.path) for item in data.skipped],
+        "final_epoch": {name: values[-1] for name, values in curves.items() if values},
+        "peak_memory_mib": runs.peak_memory_mib(),
+        "versions": runs.library_versions(),
+    }
+    runs.write_json(run_dir / "metrics.json", metrics)
+    return metrics
