@@ -5,12 +5,13 @@ notebook's own ``make_optimizer`` (its cell tagged ``optimizer``, run here), so 
 trains through them trains as the notebook does.
 """
 
+import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 
-from utils import run_notebook, training
+from utils import pretrained, run_notebook, training
 from utils.backend import keras
 
 
@@ -83,3 +84,40 @@ def fit_like_the_notebook(
         verbose=0,
     )
     return training.join_histories(earlier_epochs, history.history), first_epoch
+
+
+def transfer_section(
+    unfreeze_blocks: int, weights: str = "", input_size: int = 32, num_classes: int = 3
+) -> dict:
+    """The namespace of the chapter's section 7 after its cell tagged ``transfer`` (the
+    EfficientNet-Lite0 network with its head is built), with four random paintings, so
+    that a test can run the section's other cells in it (``exec(notebook_cell(tag), ...)``)."""
+    X = np.random.default_rng(0).integers(0, 256, (4, input_size, input_size, 3), dtype=np.uint8)
+    y = np.arange(4) % num_classes
+    namespace = {
+        "keras": keras,
+        "layers": keras.layers,
+        "pretrained": pretrained,
+        "training": training,
+        "time": time,
+        "make_optimizer": make_optimizer,
+        "strategy": training.distribution_strategy("none"),
+        **{"seed": 0, "input_size": input_size, "num_classes": num_classes, "weights": weights},
+        **{"X_train": X, "y_train": y, "X_val": X, "y_val": y, "batch_size": 4},
+        **{"unfreeze_blocks": unfreeze_blocks, "head_epochs": 1, "fine_tune_epochs": 1},
+        **{"training_budget": 0, "steps_per_epoch": 1, "cosine_decay": False},
+        **{"optimizer": "adam", "learning_rate": 0.01, "fine_tune_learning_rate": 0.01},
+        **{"label_smoothing": 0.0, "transfer_epochs": 2, "head_only_epochs": 1},
+    }
+    exec(notebook_cell("transfer"), namespace)
+    return namespace
+
+
+def build_like_the_notebook(name: str, input_size: int, num_classes: int, **options) -> keras.Model:
+    """The network ``name`` as the chapter builds it: ``efficientnet_lite0`` by its section 7
+    (random weights), any other by ``models.build_model``."""
+    from utils import models
+
+    if name in models.PRETRAINED:
+        return transfer_section(5, "", input_size, num_classes)["transfer_network"]
+    return models.build_model(name, input_size, num_classes, **options)

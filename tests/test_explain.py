@@ -2,14 +2,18 @@
 
 import numpy as np
 import pytest
-from notebook_training import compile_like_the_notebook, fit_like_the_notebook
+from notebook_training import (
+    build_like_the_notebook,
+    compile_like_the_notebook,
+    fit_like_the_notebook,
+)
 
 from utils import explain, models, training
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_grad_cam_shape_and_range(name):
-    model = models.build_model(name, 32, 3, filters=4, weights=None)
+    model = build_like_the_notebook(name, 32, 3, filters=4, weights=None)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     heatmap = explain.grad_cam(model, image, class_index=1)
     assert heatmap.shape == (32, 32)
@@ -27,7 +31,7 @@ def restore_float32():
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_grad_cam_is_float32_under_mixed_precision(name, precision, restore_float32):
     training.set_precision(precision)
-    model = models.build_model(name, 32, 3, filters=4, weights=None)
+    model = build_like_the_notebook(name, 32, 3, filters=4, weights=None)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     heatmap = explain.grad_cam(model, image, class_index=2)
     assert heatmap.dtype == np.float32

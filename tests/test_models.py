@@ -1,12 +1,11 @@
 """Every registered model builds, takes uint8 images and gives probabilities."""
 
-import time
-
 import nbformat
 import numpy as np
 import pytest
+from notebook_training import fit_like_the_notebook, notebook_cell, transfer_section
 
-from utils import models, pretrained, run_notebook, training
+from utils import models, pretrained, run_notebook
 from utils.backend import keras, tf
 
 
@@ -133,38 +132,10 @@ def test_efficientnet_lite0_is_built_by_the_chapter_not_by_utils():
         models.source("efficientnet_lite0")
 
 
-def transfer_section(unfreeze_blocks: int, weights: str = "") -> dict:
-    """The namespace of the chapter's section 7 after its cell tagged ``transfer`` (the
-    network is built), with four random 32 px paintings of three artists."""
-    from notebook_training import make_optimizer, notebook_cell
-
-    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    y = np.array([0, 1, 2, 0])
-    namespace = {
-        "keras": keras,
-        "layers": keras.layers,
-        "pretrained": pretrained,
-        "training": training,
-        "time": time,
-        "make_optimizer": make_optimizer,
-        "strategy": training.distribution_strategy("none"),
-        **{"seed": 0, "input_size": 32, "num_classes": 3, "weights": weights},
-        **{"X_train": X, "y_train": y, "X_val": X, "y_val": y, "batch_size": 4},
-        **{"unfreeze_blocks": unfreeze_blocks, "head_epochs": 1, "fine_tune_epochs": 1},
-        **{"training_budget": 0, "steps_per_epoch": 1, "cosine_decay": False},
-        **{"optimizer": "adam", "learning_rate": 0.01, "fine_tune_learning_rate": 0.01},
-        **{"label_smoothing": 0.0, "transfer_epochs": 2, "head_only_epochs": 1},
-    }
-    exec(notebook_cell("transfer"), namespace)
-    return namespace
-
-
 def test_the_chapters_transfer_learning_trains_its_head_then_its_top_blocks(tmp_path):
     """Phase one moves only the new head; after the chapter's unfreezing loop, phase two
     moves the unfrozen top blocks too, while the lower blocks and every batch-normalisation
     statistic keep their ImageNet values."""
-    from notebook_training import fit_like_the_notebook
-
     section = transfer_section(unfreeze_blocks=2, weights="imagenet")
     model, base = section["transfer_network"], section["base"]
     assert not base.trainable
@@ -176,7 +147,7 @@ def test_the_chapters_transfer_learning_trains_its_head_then_its_top_blocks(tmp_
     assert not np.array_equal(head_before, model.get_layer("artist").get_weights()[0])
     assert all(np.array_equal(w.numpy(), imagenet[w.path]) for w in base.weights)
 
-    exec(notebook_cell_source("unfreeze"), section)
+    exec(notebook_cell("unfreeze"), section)
     (tmp_path / "fine-tune").mkdir()
     fit_like_the_notebook(model, X, y, None, 1, 4, tmp_path / "fine-tune")
     moved = {w.path for w in base.weights if not np.array_equal(w.numpy(), imagenet[w.path])}
@@ -204,7 +175,7 @@ def test_the_chapters_unfreezing_loop_trains_the_top_blocks_and_no_batch_norm(
     unfreeze_blocks, learning
 ):
     section = transfer_section(unfreeze_blocks)
-    exec(notebook_cell_source("unfreeze"), section)
+    exec(notebook_cell("unfreeze"), section)
     base = section["base"]
     trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
     assert trainable == learning if isinstance(learning, list) else len(trainable) == learning
@@ -221,7 +192,7 @@ def test_a_head_on_frozen_features_is_the_networks_own_head(tmp_path):
     namespace = transfer_section(unfreeze_blocks=0)
     namespace |= {"run_dir": tmp_path, "train_data": None, "validation_data": None}
     namespace["fine_tune_epochs"] = 0
-    exec(notebook_cell_source("features"), namespace)
+    exec(notebook_cell("features"), namespace)
     head, network = namespace["learner"], namespace["transfer_network"]
     assert head.get_layer("artist") is network.get_layer("artist")
     assert head.input_shape == (None, 1280)
@@ -234,13 +205,6 @@ def test_a_head_on_frozen_features_is_the_networks_own_head(tmp_path):
         rtol=1e-5,
         atol=1e-6,
     )
-
-
-def notebook_cell_source(tag: str) -> str:
-    """The source of the chapter's cell tagged ``tag``."""
-    from notebook_training import notebook_cell
-
-    return notebook_cell(tag)
 
 
 def notebook_network_cell() -> str:
@@ -280,7 +244,7 @@ def test_the_network_cell_of_the_chapter_builds_build_cnn_exactly():
 def test_the_lists_of_choices_name_what_the_modules_build():
     """``utils/choices.py`` holds the parameters' choices without loading TensorFlow; they
     must name exactly what ``models`` and ``pretrained`` build."""
-    from utils import choices, pretrained
+    from utils import choices
 
     assert tuple(models.BUILDERS) == choices.FROM_SCRATCH
     assert tuple(models.TRANSFER) == choices.DOWNLOADED

@@ -148,7 +148,8 @@ def load_trained_model(model_path: Path) -> TrainedModel:
             "this one is not (damaged, cut short, or another format)."
         )
     try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
+        # Only to predict: its optimizer (whose state may be partial) is not needed.
+        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many kinds for a damaged file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ModelFileError(
