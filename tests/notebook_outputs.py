@@ -18,13 +18,11 @@ import numpy as np
 from utils import (
     evaluation,
     explain,
-    explore,
     images,
     interpret,
     models,
     paths,
     predict,
-    sample_data,
     similar,
     training,
 )
@@ -134,31 +132,20 @@ def _grad_cam(run_dir: Path) -> str:
     return interpret.grad_cam(explain.load_cases(run_dir / "grad_cam" / "cases.npz"))
 
 
-def _explorer(run_dir: Path) -> str:
-    _, y_true, proba, class_names = _predictions(run_dir)
-    explored = len(y_true) // 2
-    mistakes = explore.mistake_order(y_true, proba)
-    return (
-        explore.painting_summary(explored, y_true, proba, class_names)
-        + "\n"
-        + explore.mistake_summary(0, mistakes, y_true, proba, class_names)
-        + "\n"
-    )
-
-
 def _painting(run_dir: Path) -> Path:
-    """The painting section 13 attributes: the ``painting`` parameter; else, on the sample,
-    its unseen painting by the suspected artist; else that artist's first validation
-    painting."""
+    """The painting section 13 attributes (``predict.painting_to_attribute``)."""
     settings = _metrics(run_dir)["parameters"]
-    if settings["painting"]:
-        return paths.resolve(settings["painting"])
     paintings, y_true, _, class_names = _predictions(run_dir)
-    if not settings["data_dir"]:  # <sample>/validation/validation/<Artist>/<file>
-        sample_dir = paths.resolve(paintings[0]).parents[3]
-        return sample_data.unseen_painting(sample_dir, settings["suspected_artist"])
-    return predict.example_painting(
-        [paths.resolve(p) for p in paintings], y_true, class_names, settings["suspected_artist"]
+    evaluation_paths = [paths.resolve(p) for p in paintings]
+    # <sample>/validation/validation/<Artist>/<file>
+    sample_dir = None if settings["data_dir"] else evaluation_paths[0].parents[3]
+    return predict.painting_to_attribute(
+        settings["painting"],
+        settings["suspected_artist"],
+        sample_dir,
+        evaluation_paths,
+        y_true,
+        class_names,
     )
 
 
@@ -218,11 +205,10 @@ def _maps_and_similar_paintings(run_dir: Path) -> str:
 TRAINED: dict[str, Callable[[Path], str]] = {
     "proba_val = evaluation.predict_proba(": _evaluated,
     "metrics = results.write(": _scores,
-    "print(evaluation.report(": _report,
+    "report = classification_report(": _report,
     "interpret.learning(": _learning,
     "interpret.errors(": _errors_and_calibration,
     "interpret.grad_cam(explained)": _grad_cam,
-    "explore.painting_summary(": _explorer,
     "predict.attribute(trained": _new_painting,
     "similar.describe(": _maps_and_similar_paintings,
     "interpret.transfer(": _transfer,

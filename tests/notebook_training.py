@@ -63,8 +63,7 @@ def fit_like_the_notebook(
     """Fit as the notebook does (``resume`` as ``make resume`` sets it); the per-epoch
     history from ``run_dir`` and the epoch the training resumed after (0 for a fresh start)."""
     num_classes = model.output_shape[-1]
-    first_epoch = training.resume_point(run_dir) if resume else 0
-    earlier_epochs = training.logged_history(run_dir, first_epoch)
+    first_epoch, earlier_epochs = training.earlier_epochs(run_dir, resume)
     train_data = training.TrainingBatches(
         X, y, num_classes, batch_size, seed, crop_size=crop_size, colour_jitter=colour_jitter
     )

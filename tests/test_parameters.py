@@ -236,3 +236,10 @@ def test_a_setting_missing_from_the_namespace_is_named():
     del namespace["seed"], namespace["model"]
     with pytest.raises(parameters.ParameterError, match="lacks model, seed"):
         parameters.settings_in(namespace)
+
+
+def test_checked_settings_take_the_chapters_names_and_check_them(defaults):
+    """The chapter's one line, ``parameters.checked_settings(globals())``."""
+    assert parameters.checked_settings(defaults | {"X": 2}) == defaults
+    with pytest.raises(parameters.ParameterError, match=r"Invalid parameters.*image_size"):
+        parameters.checked_settings(defaults | {"image_size": 1})

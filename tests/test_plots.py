@@ -71,8 +71,11 @@ def test_image_figures_have_titles():
     assert "sizes" in titles(plots.image_sizes(np.array([[10, 20], [30, 40]])))[0]
     resized = plots.resize_steps(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8), (8, 16))
     assert titles(resized)[:3] == ["original 60x40", "8x8", "16x16"]
-    mistakes = plots.mistakes(X, y, proba, np.array([0, 5]), NAMES)
-    assert titles(mistakes)[0] == "true: Cezanne\npredicted: Degas (100%)"
+    mistakes = plots.mistakes(X, y, proba, NAMES, count=2)  # of 0, 3 and 5, all at 100%
+    assert titles(mistakes)[:2] == [
+        "true: Cezanne\npredicted: Degas (100%)",
+        "true: Degas\npredicted: Monet (100%)",
+    ]
 
 
 def test_failure_analysis_figures():

@@ -10,7 +10,7 @@ import pytest
 from conftest import noise_image, write_jpeg
 from PIL import Image
 
-from utils import models, predict, runs, similar
+from utils import models, predict, runs, sample_data, similar
 from utils.backend import keras
 
 NAMES = ["Cezanne", "Degas", "Monet"]
@@ -174,6 +174,17 @@ def test_class_index_and_example_painting(tmp_path):
     labels = np.array([0, 2, 1, 2])
     assert predict.example_painting(files, labels, NAMES, "Monet") == files[1]
     assert predict.example_painting(files, np.array([0, 0, 1, 1]), NAMES, "Monet") == files[0]
+
+
+def test_the_chapters_painting_is_the_users_the_samples_unseen_one_or_a_stand_in(tmp_path):
+    files = [tmp_path / f"{i}.jpg" for i in range(4)]
+    labels = np.array([0, 2, 1, 2])
+    mine = tmp_path / "attic.png"
+    chosen = predict.painting_to_attribute(str(mine), "Monet", tmp_path, files, labels, NAMES)
+    assert chosen == mine
+    chosen = predict.painting_to_attribute("", "Monet", tmp_path, files, labels, NAMES)
+    assert chosen == sample_data.unseen_painting(tmp_path, "Monet")
+    assert predict.painting_to_attribute("", "Monet", None, files, labels, NAMES) == files[1]
 
 
 @pytest.mark.parametrize(

@@ -61,3 +61,9 @@ def test_a_row_note_is_printed_under_the_table(tmp_path):
     published.record("recipe", ROW | {"note": "time shared with other jobs"}, "the subset", path)
     table = published.markdown_table(published.load(path)).splitlines()
     assert table[-1] == "- Recipe: time shared with other jobs"
+
+
+def test_the_table_shows_the_committed_results_by_default():
+    """The chapter's section 14: ``published.markdown_table()`` reads ``real_paintings.json``."""
+    assert published.markdown_table() == published.markdown_table(published.load())
+    assert published.markdown_table().startswith("Data: ")

@@ -55,6 +55,17 @@ def test_default_run_name_says_what_ran():
     assert name[:8].isdigit()
 
 
+def test_start_opens_the_runners_folder_or_makes_a_new_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path))
+    given = runs.create_run_dir("given", tmp_path)
+    assert runs.start(str(given), "", "cnn", 64) == given
+    assert runs.start("", "mine", "cnn", 64) == tmp_path / "mine"
+    assert runs.start("", "mine", "cnn", 64) == tmp_path / "mine-2"  # never reused
+    assert runs.start("", "", "lenet", 32).name.endswith("-lenet-32px")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runs.start(str(tmp_path / "gone"), "", "cnn", 64)
+
+
 def test_atomic_writers(tmp_path):
     runs.write_json(tmp_path / "m.json", {"artist": "Cézanne", "f1": 0.5})
     assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == {
@@ -97,7 +108,7 @@ def test_status_is_written_whole_and_read_back(tmp_path):
     status = runs.read_status(tmp_path)
     assert (status["status"], status["cell"]) == (runs.INTERRUPTED, 12)
     assert status["resume"] == f"make resume RUN={tmp_path}"
-    runs.finish(tmp_path)
+    assert runs.finish(tmp_path) == runs.FINISHED
     assert runs.read_status(tmp_path)["status"] == runs.FINISHED
     (tmp_path / runs.STATUS_FILE).write_text("[1, 2")
     assert runs.read_status(tmp_path) == {"status": "unknown"}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from utils import dataset, images, sample_data, similar
+from utils import dataset, images, paths, sample_data, similar
 
 SIZE = 64
 
@@ -21,6 +21,7 @@ def sample(tmp_path_factory):
         "artists": [names[files.train.labels[i]] for i in train.kept],
         "train": similar.embed(train.X),
         "val": similar.embed(val.X),
+        "train_X": train.X,
         "val_X": val.X,
     }
 
@@ -83,3 +84,19 @@ def test_features_are_float32_whatever_precision_the_run_trains_in():
         keras.config.set_dtype_policy("float32")
     similar._extractor.cache_clear()
     np.testing.assert_array_equal(in_bfloat16_run, similar.embed(images))
+
+
+def test_a_runs_gallery_is_embedded_saved_and_returned_with_the_evaluation_features(
+    gallery, sample, tmp_path
+):
+    """What the chapter's explorer cell does in one line."""
+    painting_paths = [paths.resolve(p) for p in sample["paintings"]]
+    made, validation = similar.gallery_of_run(
+        tmp_path, sample["train_X"], painting_paths, sample["artists"], sample["val_X"]
+    )
+    np.testing.assert_array_equal(validation, sample["val"])
+    np.testing.assert_array_equal(made.embeddings, gallery.embeddings)
+    assert made.familiar_from == gallery.familiar_from
+    assert made.paintings == [paths.display(p) for p in painting_paths]
+    saved = similar.load(tmp_path / similar.GALLERY_FILE)
+    assert saved.paintings == made.paintings and saved.artists == sample["artists"]

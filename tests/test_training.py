@@ -382,6 +382,17 @@ def test_resume_point_counts_the_fine_tuning_phase_from_the_start_of_training(tm
     assert len(training.read_history(log)["loss"]) == 5
 
 
+def test_earlier_epochs_resume_from_the_checkpoint_or_start_afresh(tmp_path):
+    log = tmp_path / training.TRAINING_LOG
+    log.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    assert training.earlier_epochs(tmp_path, resume=True) == (0, {})  # nothing checkpointed
+    write_checkpoint(tmp_path / training.CHECKPOINT, 2)
+    log.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    assert training.earlier_epochs(tmp_path, resume=True) == (2, {"loss": [2.0, 1.5]})
+    assert training.earlier_epochs(tmp_path, resume=False) == (0, {})
+    assert not log.exists()
+
+
 def test_phases_name_the_head_epochs_then_fine_tuning():
     assert training.phases(4, 1) == ["head", "fine-tune", "fine-tune", "fine-tune"]
     assert training.phases(2, 5) == ["head", "head"]

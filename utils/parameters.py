@@ -325,3 +325,11 @@ def validate(settings: Mapping[str, object]) -> None:
     problems = _problems(settings)
     if problems:
         raise ParameterError("Invalid parameters: " + "; ".join(problems) + ".")
+
+
+def checked_settings(namespace: Mapping[str, object]) -> dict[str, object]:
+    """The chapter's settings from ``namespace`` (``settings_in``), each checked (``validate``):
+    a missing, mistyped or out-of-range setting stops here, in one line."""
+    settings = settings_in(namespace)
+    validate(settings)
+    return settings

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from utils import images
+from utils import evaluation, images
 
 
 def class_balance(class_names: list[str], labels_by_split: dict[str, np.ndarray]) -> Figure:
@@ -131,11 +131,13 @@ def mistakes(
     X: np.ndarray,
     y_true: np.ndarray,
     proba: np.ndarray,
-    indices: np.ndarray,
     class_names: list[str],
+    count: int = 8,
     columns: int = 4,
 ) -> Figure:
-    """Misclassified images with their true artist, the prediction and its probability."""
+    """The ``count`` most confident mistakes (``evaluation.most_confident_mistakes``), each
+    image with its true artist, the prediction and its probability."""
+    indices = evaluation.most_confident_mistakes(y_true, proba, count)
     rows = max(1, int(np.ceil(len(indices) / columns)))
     fig, axes = plt.subplots(
         rows, columns, figsize=(2.6 * columns, 3.1 * rows), squeeze=False, layout="constrained"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import evaluation, images, paths, runs, similar
+from utils import evaluation, images, paths, runs, sample_data, similar
 from utils.backend import keras
 from utils.choices import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, RESIZE_MODES
 
@@ -203,6 +203,25 @@ def example_painting(
     """The first painting labelled ``artist``, or the first painting if there is none."""
     matches = np.flatnonzero(labels == class_index(class_names, artist))
     return Path(painting_paths[int(matches[0]) if len(matches) else 0])
+
+
+def painting_to_attribute(
+    painting: str,
+    suspected_artist: str,
+    sample_dir: Path | None,
+    evaluation_paths: Sequence[Path],
+    evaluation_labels: np.ndarray,
+    class_names: list[str],
+) -> Path:
+    """The painting the chapter's section 13 attributes: ``painting``, the user's own file,
+    when set; else, on the synthetic sample (``sample_dir``), its painting in
+    ``suspected_artist``'s style that is in neither split; else, on real paintings, that
+    artist's first evaluation painting standing in (``example_painting``)."""
+    if painting:
+        return paths.resolve(painting)
+    if sample_dir is not None:
+        return sample_data.unseen_painting(sample_dir, suspected_artist)
+    return example_painting(evaluation_paths, evaluation_labels, class_names, suspected_artist)
 
 
 def newest_model(out_root: Path | None = None) -> Path:

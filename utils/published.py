@@ -75,11 +75,12 @@ def spread(values: list[float]) -> str:
     )
 
 
-def markdown_table(results: dict) -> str:
-    """The recorded results as a Markdown table: scores over seeds, images seen, minutes of
-    training, and where each row's settings were chosen (flagged when on the split it is
-    scored on). Below the table, each row's command, commit and machine, then the note of any
-    row that has one (how a figure should be read)."""
+def markdown_table(results: dict | None = None) -> str:
+    """The recorded results (``load()`` when None) as a Markdown table: scores over seeds,
+    images seen, minutes of training, and where each row's settings were chosen (flagged when
+    on the split it is scored on). Below the table, each row's command, commit and machine,
+    then the note of any row that has one (how a figure should be read)."""
+    results = load() if results is None else results
     if not results["rows"]:
         return "No results on real paintings are recorded yet (run `benchmarks/accuracy.py`)."
     rows = list(results["rows"].values())

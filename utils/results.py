@@ -1,5 +1,6 @@
 """What a run writes once its network has been evaluated: the classification report, every
-evaluation painting's probabilities and ``metrics.json``, in one call from the notebook.
+evaluation painting's probabilities, the training history and ``metrics.json``, in one call
+from the notebook.
 
 The figures in ``metrics.json`` are computed here from the probabilities, so the report,
 the predictions and the metrics cannot disagree.
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import dataset, evaluation, paths, runs
+from utils import dataset, evaluation, paths, runs, training
 from utils.loading import LoadedDataset
 
 
@@ -20,13 +21,21 @@ def write(
     curves: dict[str, list[float]],
     run_facts: dict,
 ) -> dict:
-    """Write ``classification_report.txt`` and ``.json``, ``predictions.csv`` and
-    ``metrics.json`` to ``run_dir`` for the evaluation split's probabilities ``proba_val``
+    """Write ``classification_report.txt`` and ``.json``, ``predictions.csv``, ``history.csv``
+    and ``metrics.json`` to ``run_dir`` for the evaluation split's probabilities ``proba_val``
     (one row per painting of ``data.val``), and return the metrics.
 
     ``curves`` is the training history; ``run_facts`` adds what only the notebook knows
-    (the settings, the epochs, the seconds of training, what ``evaluate`` measured...).
+    (the settings, the epochs, the seconds of training, what ``evaluate`` measured...). When
+    ``run_facts["head_only_epochs"]`` is set, ``history.csv`` names each epoch's phase.
+    A run whose loss became NaN or infinite is refused (``training.require_finite``) before
+    anything is written, so that it is marked failed rather than finished.
     """
+    training.require_finite(curves)
+    head_epochs = run_facts.get("head_only_epochs")
+    epochs = len(next(iter(curves.values()), []))
+    phases = training.phases(epochs, head_epochs) if head_epochs is not None else None
+    runs.write_history_csv(run_dir / "history.csv", curves, phases)
     class_names = data.class_names
     y_val, y_pred = data.val.y, proba_val.argmax(axis=1)
     confusion = evaluation.confusion(y_val, y_pred, len(class_names))

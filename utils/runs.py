@@ -86,11 +86,15 @@ def open_run_dir(run_folder: str | os.PathLike[str]) -> Path:
     return run_dir
 
 
-def start(run_folder: str, run_name: str) -> Path:
+def start(run_folder: str, run_name: str, model: str, image_size: int) -> Path:
     """This run's folder, marked running (and failed as soon as a later cell raises): the
-    one ``make run`` or ``make resume`` made (``run_folder``), or else ``out/<run_name>``,
-    created now under a new name if that one is taken (``create_run_dir``)."""
-    run_dir = open_run_dir(run_folder) if run_folder else create_run_dir(run_name)
+    one ``make run`` or ``make resume`` made (``run_folder``), or else ``out/<run_name>``
+    (``default_run_name`` when empty), created now under a new name if that one is taken
+    (``create_run_dir``)."""
+    if run_folder:
+        run_dir = open_run_dir(run_folder)
+    else:
+        run_dir = create_run_dir(run_name or default_run_name(model, image_size))
     track_status(run_dir)
     return run_dir
 
@@ -322,9 +326,10 @@ def track_status(run_dir: Path) -> None:
     _status_hook = record_failure
 
 
-def finish(run_dir: Path) -> Path:
-    """Mark the run finished: every cell ran."""
-    return write_status(run_dir, FINISHED)
+def finish(run_dir: Path) -> str:
+    """Mark the run finished (every cell ran) and return the status ``status.json`` now holds."""
+    write_status(run_dir, FINISHED)
+    return read_status(run_dir)["status"]
 
 
 def peak_memory_mib() -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import pretrained, runs
+from utils import paths, pretrained, runs
 from utils.backend import keras
 
 GALLERY_FILE = "embeddings.npz"
@@ -83,6 +83,23 @@ def build_gallery(
     nearest = (validation @ embeddings.T).max(axis=1) if len(validation) else np.zeros(1)
     familiar_from = float(np.quantile(nearest, 1 - FAMILIAR_SHARE))
     return Gallery(list(paintings), list(artists), embeddings.astype(np.float32), familiar_from)
+
+
+def gallery_of_run(
+    run_dir: Path,
+    X_train: np.ndarray,
+    train_paths: list[Path],
+    train_artists: list[str],
+    X_val: np.ndarray,
+) -> tuple[Gallery, np.ndarray]:
+    """Embed the training paintings and the evaluation paintings (``X_val``, which set how
+    close counts as familiar), save the gallery as ``run_dir/embeddings.npz`` for
+    ``make predict``, and return it with the evaluation paintings' features."""
+    validation = embed(X_val)
+    painting_names = [paths.display(p) for p in train_paths]
+    gallery = build_gallery(painting_names, train_artists, embed(X_train), validation)
+    save(Path(run_dir) / GALLERY_FILE, gallery)
+    return gallery, validation
 
 
 def save(path: str | os.PathLike[str], gallery: Gallery) -> Path:

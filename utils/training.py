@@ -34,7 +34,8 @@ class NonFiniteTrainingError(RuntimeError):
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic: the two lines
+    of the chapter's setup cell, for the tests that train as the chapter does."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -733,6 +734,14 @@ def logged_history(run_dir: Path, first_epoch: int) -> dict[str, list[float]]:
         log.unlink(missing_ok=True)
         return {}
     return read_history(log)
+
+
+def earlier_epochs(run_dir: Path, resume: bool) -> tuple[int, dict[str, list[float]]]:
+    """Where this ``fit`` starts and what came before it: with ``resume`` (``make resume``),
+    the epochs an interrupted training in ``run_dir`` completed (``resume_point``) and their
+    logged history; else 0 and an empty history, the old log removed (``logged_history``)."""
+    first_epoch = resume_point(run_dir) if resume else 0
+    return first_epoch, logged_history(run_dir, first_epoch)
 
 
 def join_histories(*parts: dict[str, list[float]]) -> dict[str, list[float]]:
