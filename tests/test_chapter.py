@@ -89,7 +89,9 @@ def test_a_student_can_copy_the_network_compile_and_fit_cells_after_one_that_loa
     parameters = parameters.replace("image_size: int = 64", "image_size: int = 32")
     parameters = parameters.replace("num_epochs: int = 15", "num_epochs: int = 1")
     network = cell_tagged("network").replace("layers.Dropout(0.3,", "layers.Dropout(0.5,")
-    first = "\n\n".join([cell_with("from utils import dataset").source, parameters, LOAD_THE_ARRAYS])
+    first = "\n\n".join(
+        [cell_with("from utils import dataset").source, parameters, LOAD_THE_ARRAYS]
+    )
     pasted = [
         network,
         *[cell_tagged(tag) for tag in ("optimizer", "compile", "data", "callbacks", "fit")],

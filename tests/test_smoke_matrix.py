@@ -13,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+from notebook_outputs import output_text
 from smoke_runs import (
     LONG_NAME,
     SMALLER,
@@ -74,6 +76,10 @@ def test_every_network_produces_every_artifact(matrix, request, case):
         with open(run_dir / "history.csv", newline="") as handle:
             assert [row["phase"] for row in csv.DictReader(handle)] == ["head", "fine-tune"]
         assert not any(p.name.startswith("checkpoint") for p in run_dir.iterdir())
+    if case["model"] == "efficientnet_lite0":  # num_epochs does not apply, and it says so
+        executed = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
+        [compiled] = [c for c in executed.cells if "compile" in c.metadata.get("tags", [])]
+        assert "(not num_epochs)" in output_text(compiled.outputs)
 
 
 def test_awkward_data_still_gives_a_finished_run(matrix):
