@@ -119,7 +119,9 @@ def _errors(run_dir: Path) -> str:
 
 def _calibration(run_dir: Path) -> str:
     metrics = _metrics(run_dir)
-    return interpret.calibration(metrics["reliability"], metrics["accuracy"])
+    return interpret.calibration(
+        metrics["reliability"], metrics["accuracy"], metrics.get("reliability_before_temperature")
+    )
 
 
 def _errors_and_calibration(run_dir: Path) -> str:

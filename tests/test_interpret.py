@@ -56,6 +56,14 @@ def test_calibration_tells_over_from_under_confidence():
     timid_and_right = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
     text = interpret.calibration(evaluation.reliability(y, timid_and_right), accuracy=1.0)
     assert "under-confident" in text and "90% or more" not in text
+    before = evaluation.reliability(y, sure_and_wrong)
+    after = evaluation.reliability(y, timid_and_right)
+    text = interpret.calibration(after, accuracy=1.0, before=before)
+    assert text.endswith(
+        f"error is {after['expected_calibration_error']:.3f}, against "
+        f"{before['expected_calibration_error']:.3f} before the temperature (fitted on paintings "
+        "this run never scores; the answers themselves did not change)."
+    )
 
 
 def test_evidence_layout_measures_focus_border_and_place():

@@ -215,6 +215,9 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
             "features computed once",
         ),
         ({"run_name": "../escape"}, "run_name"),
+        ({"temperature": 0.0}, "temperature must lie between"),
+        ({"temperature": float("nan")}, "temperature must lie between"),
+        ({"temperature": 100.0}, "temperature must lie between"),
     ],
 )
 def test_out_of_range_settings_are_named_in_one_line(defaults, changes, named):

@@ -91,6 +91,12 @@ def test_failure_analysis_figures():
     reliability = plots.reliability_diagram(calibration)
     assert "ECE = 0.100" in reliability.axes[0].get_title()
     assert reliability.axes[0].get_xlabel() == "Confidence of the answer"
+    sharpened = calibration | {"expected_calibration_error": 0.04}
+    both = plots.reliability_diagram(sharpened, before=calibration, temperature=0.6)
+    assert [ax.get_title() for ax in both.axes] == [
+        "Before: temperature 1, ECE = 0.100",
+        "After: temperature 0.6, ECE = 0.040",
+    ]
 
 
 def test_grad_cam_and_attribution_figures():

@@ -1,5 +1,6 @@
 """Attributing new paintings: every accepted file kind, unreadable files, safe loading."""
 
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ import pytest
 from conftest import noise_image, write_jpeg
 from PIL import Image
 
-from utils import models, predict, runs, sample_data, similar
+from utils import calibration, models, predict, runs, sample_data, similar
 from utils.backend import keras
 
 NAMES = ["Cezanne", "Degas", "Monet"]
@@ -142,6 +143,32 @@ def test_command_line_without_model_or_readable_paintings(tmp_path, monkeypatch,
     assert predict.main([str(tmp_path / "x.jpg"), "--model", str(model_path)]) == 1
 
 
+def test_the_saved_temperature_scales_the_answers_and_an_older_model_says_it_has_none(
+    tmp_path, paintings, capsys
+):
+    model_path = save_trained(tmp_path / "run")
+    info_path = model_path.with_name(predict.MODEL_INFO)
+    plain = predict.load_trained_model(model_path)
+    assert (plain.temperature, plain.temperature_recorded) == (1.0, True)
+    [as_given] = predict.attribute(plain, [paintings["jpeg"]])
+
+    predict.write_model_info(model_path.parent, NAMES, 16, "crop", "shallow", "", 0.5)
+    sharpened = predict.load_trained_model(model_path)
+    [scaled] = predict.attribute(sharpened, [paintings["jpeg"]])
+    expected = calibration.apply_temperature(as_given.probabilities[np.newaxis], 0.5)[0]
+    np.testing.assert_allclose(scaled.probabilities, expected, rtol=1e-5)
+    assert scaled.probabilities.argmax() == as_given.probabilities.argmax()
+    assert "temperature 0.5, fitted" in sharpened.probabilities_note
+
+    info = json.loads(info_path.read_text())
+    del info["temperature"]
+    info_path.write_text(json.dumps(info))
+    older = predict.load_trained_model(model_path)
+    assert (older.temperature, older.temperature_recorded) == (1.0, False)
+    assert predict.main([str(paintings["jpeg"]), "--model", str(model_path)]) == 0
+    assert "saved without one: uncalibrated" in capsys.readouterr().out
+
+
 def test_missing_model_info_is_explained(tmp_path):
     model_path = save_trained(tmp_path / "run")
     (model_path.parent / predict.MODEL_INFO).unlink()
@@ -210,6 +237,14 @@ def test_the_chapters_painting_is_the_users_the_samples_unseen_one_or_a_stand_in
         (
             lambda run: predict.write_model_info(run, NAMES, 16, "bogus", "shallow", ""),
             "resize_mode must be one of squash, crop",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES, 16, "crop", "shallow", "", 0.0),
+            "temperature must lie between 0.05 and 20.0",
+        ),
+        (
+            lambda run: predict.write_model_info(run, NAMES, 16, "crop", "shallow", "", True),
+            "temperature must lie between",
         ),
         (
             lambda run: predict.write_model_info(run, [1, 2, 3], 16, "crop", "shallow", ""),

@@ -39,3 +39,9 @@ def trains_on_features(unfreeze_blocks: int) -> bool:
     """Whether the chapter's transfer learning (section 7) never trains the pretrained base
     (``unfreeze_blocks`` 0), so that its features are computed once and only the head learns."""
     return unfreeze_blocks == 0
+
+
+# The temperature that divides the log-probabilities (utils/calibration.py): 1 leaves them as
+# the network gives them.
+MIN_TEMPERATURE = 0.05
+MAX_TEMPERATURE = 20.0

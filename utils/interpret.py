@@ -90,8 +90,9 @@ def errors(metrics: dict, pairs: list[tuple[str, str, int, int]], num_images: in
     return text
 
 
-def calibration(reliability: dict, accuracy: float) -> str:
-    """Whether the model's confidence can be taken at its word, from ``reliability``."""
+def calibration(reliability: dict, accuracy: float, before: dict | None = None) -> str:
+    """Whether the model's confidence can be taken at its word, from ``reliability``; with
+    ``before`` (the reliability before a temperature was applied), what the temperature did."""
     counts = np.asarray(reliability["counts"])
     confidences = np.asarray(reliability["mean_confidence"])
     mean_confidence = float(np.sum(counts * confidences) / max(counts.sum(), 1))
@@ -111,8 +112,13 @@ def calibration(reliability: dict, accuracy: float) -> str:
             f"Of its {top} answers given with {reliability['edges'][-2]:.0%} or more, "
             f"{reliability['accuracy'][-1]:.0%} were right. "
         )
-    text += f"The expected calibration error is {reliability['expected_calibration_error']:.3f}."
-    return text
+    text += f"The expected calibration error is {reliability['expected_calibration_error']:.3f}"
+    if before is None:
+        return text + "."
+    return text + (
+        f", against {before['expected_calibration_error']:.3f} before the temperature "
+        "(fitted on paintings this run never scores; the answers themselves did not change)."
+    )
 
 
 # The outer band of a painting, as a share of its side, where frames and signatures sit.

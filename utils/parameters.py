@@ -175,6 +175,7 @@ SETTINGS = (
     "crop_size",
     "colour_jitter",
     "label_smoothing",
+    "temperature",
     "cosine_decay",
     "weights",
     "fine_tune",
@@ -228,6 +229,7 @@ CHECKED = (
     "unfreeze_blocks",
     "colour_jitter",
     "label_smoothing",
+    "temperature",
     "validation_split",
     "holdout_folds",
     "holdout_fold",
@@ -285,6 +287,11 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     )
     for name in ("colour_jitter", "label_smoothing"):
         need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
+    need(
+        choices.MIN_TEMPERATURE <= settings["temperature"] <= choices.MAX_TEMPERATURE,
+        f"temperature must lie between {choices.MIN_TEMPERATURE} and "
+        f"{choices.MAX_TEMPERATURE} (1: the probabilities as the network gives them)",
+    )
     if choices.trains_on_features(settings["unfreeze_blocks"]):
         need(
             crop_size == 0 and settings["colour_jitter"] == 0,

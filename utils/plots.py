@@ -173,8 +173,11 @@ def f1_per_artist(f1_by_artist: dict[str, float]) -> Figure:
 DIAGONAL_NOTE_BOX = {"facecolor": "white", "edgecolor": "grey", "alpha": 0.9}
 
 
-def reliability_diagram(calibration: dict) -> Figure:
-    """Accuracy against confidence per bin, with the diagonal of perfect calibration.
+def reliability_diagram(
+    calibration: dict, before: dict | None = None, temperature: float = 1.0
+) -> Figure:
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration; with
+    ``before`` (the reliability before ``temperature`` was applied), the two side by side.
 
     Each bar is one band of confidence; its height is the share of those answers that were
     right, and the number above it counts the answers. A band whose answers were all wrong
@@ -182,12 +185,23 @@ def reliability_diagram(calibration: dict) -> Figure:
     bar. The dot sits at the band's mean confidence. Bars below the diagonal mean
     over-confidence, above it under-confidence.
     """
+    if before is None:
+        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        _reliability_panel(ax, calibration, "Reliability (validation)")
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.5), sharey=True)
+        _reliability_panel(left, before, "Before: temperature 1")
+        _reliability_panel(right, calibration, f"After: temperature {temperature:.3g}")
+    fig.tight_layout()
+    return fig
+
+
+def _reliability_panel(ax: plt.Axes, calibration: dict, title: str) -> None:
     edges = np.asarray(calibration["edges"])
     counts = np.asarray(calibration["counts"])
     accuracy = np.asarray(calibration["accuracy"])
     filled = counts > 0
     centres = (edges[:-1] + edges[1:]) / 2
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax.bar(
         centres[filled],
@@ -231,15 +245,13 @@ def reliability_diagram(calibration: dict) -> Figure:
         ax.text(x, y, text, ha=ha, va=va, fontsize=8, bbox=DIAGONAL_NOTE_BOX)
     ece = calibration["expected_calibration_error"]
     ax.set(
-        title=f"Reliability (validation), ECE = {ece:.3f}",
+        title=f"{title}, ECE = {ece:.3f}",
         xlabel="Confidence of the answer",
         ylabel="Share of answers that were right",
         xlim=(0, 1),
         ylim=(0, 1.05),
     )
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def grad_cam(

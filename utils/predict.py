@@ -21,9 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import evaluation, images, paths, runs, sample_data, similar
+from utils import calibration, evaluation, images, paths, runs, sample_data, similar
 from utils.backend import keras
-from utils.choices import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, RESIZE_MODES
+from utils.choices import (
+    MAX_IMAGE_SIZE,
+    MAX_TEMPERATURE,
+    MIN_IMAGE_SIZE,
+    MIN_TEMPERATURE,
+    RESIZE_MODES,
+)
 
 MODEL_INFO = "model_info.json"
 HONEST_NOTE = (
@@ -42,12 +48,24 @@ class TrainedModel:
     resize_mode: str
     path: Path
     data_dir: str
+    temperature: float = 1.0  # divides the log-probabilities (utils/calibration.py)
+    temperature_recorded: bool = True  # False: a model saved before temperatures existed
 
     @property
     def input_size(self) -> int:
         """Side of the images the network itself takes (smaller than ``image_size`` when it
         was trained on crops)."""
         return int(self.model.input_shape[1])
+
+    @property
+    def probabilities_note(self) -> str:
+        """How the probabilities are scaled, in words: by the temperature saved with the
+        model, or not at all for a model saved before temperatures were recorded."""
+        if not self.temperature_recorded:
+            return "temperature 1 (this model was saved without one: uncalibrated)"
+        if self.temperature == 1:
+            return "temperature 1 (as the network gives them)"
+        return f"temperature {self.temperature:.3g}, fitted on paintings it never scored"
 
     @property
     def trained_on(self) -> str:
@@ -80,13 +98,16 @@ def write_model_info(
     resize_mode: str,
     model_name: str,
     data_dir: str,
+    temperature: float = 1.0,
 ) -> Path:
-    """Record beside ``model.keras`` what a later prediction needs to prepare its images,
-    and what it was trained on (``data_dir``; empty for the synthetic sample)."""
+    """Record beside ``model.keras`` what a later prediction needs to prepare its images and
+    to scale its probabilities (``temperature``), and what it was trained on (``data_dir``;
+    empty for the synthetic sample)."""
     info = {
         "class_names": class_names,
         "image_size": image_size,
         "resize_mode": resize_mode,
+        "temperature": temperature,
         "model": model_name,
         "data_dir": data_dir,
     }
@@ -120,6 +141,13 @@ def _read_model_info(info_path: Path) -> dict:
         problems.append(f"image_size must lie between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}")
     if info["resize_mode"] not in RESIZE_MODES:
         problems.append(f"resize_mode must be one of {', '.join(RESIZE_MODES)}")
+    temperature = info.get("temperature", 1.0)
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+    ):
+        problems.append(f"temperature must lie between {MIN_TEMPERATURE} and {MAX_TEMPERATURE}")
     if problems:
         raise ModelFileError(f"{info_path}: {'; '.join(problems)}.")
     return info
@@ -168,6 +196,8 @@ def load_trained_model(model_path: Path) -> TrainedModel:
         info["resize_mode"],
         model_path,
         info.get("data_dir", ""),
+        float(info.get("temperature", 1.0)),
+        "temperature" in info,
     )
 
 
@@ -253,6 +283,7 @@ def attribute(trained: TrainedModel, painting_paths: Sequence[Path]) -> list[Att
         if len(loaded.X)
         else np.empty((0, len(trained.class_names)))
     )
+    proba = calibration.apply_temperature(proba, trained.temperature)
     by_index = dict(zip(loaded.kept.tolist(), proba, strict=True))
     reasons = {item.path: item.reason for item in loaded.skipped}
     return [
@@ -299,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Model: {paths.display(trained.path)} ({len(trained.class_names)} artists, "
         f"{trained.image_size} px, {trained.resize_mode})\nTrained on {trained.trained_on}\n"
+        f"Probabilities: {trained.probabilities_note}\n"
     )
     print(format_table(attributions, trained.class_names, args.top_k))
     print(f"\n{HONEST_NOTE}")

@@ -20,6 +20,7 @@ def write(
     proba_val: np.ndarray,
     curves: dict[str, list[float]],
     run_facts: dict,
+    proba_before_temperature: np.ndarray | None = None,
 ) -> dict:
     """Write ``classification_report.txt`` and ``.json``, ``predictions.csv``, ``history.csv``
     and ``metrics.json`` to ``run_dir`` for the evaluation split's probabilities ``proba_val``
@@ -30,6 +31,9 @@ def write(
     ``run_facts["head_only_epochs"]`` is set, ``history.csv`` names each epoch's phase.
     A run whose loss became NaN or infinite is refused (``training.require_finite``) before
     anything is written, so that it is marked failed rather than finished.
+
+    When a temperature was applied (``utils/calibration.py``), ``proba_before_temperature``
+    gives the probabilities before it, and ``metrics.json`` keeps their reliability too.
     """
     training.require_finite(curves)
     head_epochs = run_facts.get("head_only_epochs")
@@ -55,6 +59,7 @@ def write(
     metrics = evaluation.summary_metrics(y_val, y_pred, class_names) | {
         "expected_calibration_error": calibration["expected_calibration_error"],
         "reliability": calibration,
+        **_before_temperature(y_val, proba_before_temperature, proba_val),
         "confusion_matrix": confusion.tolist(),
         "most_confused_pairs": evaluation.most_confused_pairs(confusion, class_names),
         "class_names": class_names,
@@ -71,3 +76,13 @@ def write(
     }
     runs.write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _before_temperature(y_val: np.ndarray, proba: np.ndarray | None, after: np.ndarray) -> dict:
+    if proba is None or np.array_equal(proba, after):  # temperature 1: nothing changed
+        return {}
+    before = evaluation.reliability(y_val, proba)
+    return {
+        "expected_calibration_error_before_temperature": before["expected_calibration_error"],
+        "reliability_before_temperature": before,
+    }
