@@ -88,6 +88,7 @@ def record(name: str, done: list[NotebookRun], seeds: list[int], commit: str) ->
             "seeds": seeds,
             "accuracy": [r.metrics["accuracy"] for r in done],
             "macro_f1": [r.metrics["macro_f1"] for r in done],
+            "expected_calibration_error": [r.metrics["expected_calibration_error"] for r in done],
             "training_minutes": statistics.mean(r.training_seconds for r in done) / 60,
             "images_seen": first["epochs"] * images["training"],
             "chosen_on": CHOSEN_ON[name][0],

@@ -19,6 +19,7 @@ any change that moves the recipe's model.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def main() -> None:
         sys.exit(f"--fold must lie between 1 and --folds ({args.folds}).")
     recipe = Path(args.params_file).stem
     settings = {
-        "data_dir": paths.display(args.data.resolve()),
+        "data_dir": os.path.relpath(args.data.resolve(), paths.PROJECT_ROOT),
         "holdout_fold": args.fold,
         "holdout_folds": args.folds,
         "temperature": 1.0,

@@ -36,6 +36,10 @@ def test_recorded_rows_replace_older_ones_and_show_as_a_table(tmp_path):
     assert table[0] == "Data: the subset."
     row = table[4]
     assert row.startswith("| Recipe | 0, 1 | 0.650 ± 0.071 (0.600-0.700) | 0.600 ± 0.071")
+    assert "| not recorded | 38,840 |" in row
+    published.record("recipe", ROW | {"expected_calibration_error": [0.04, 0.06]}, "x", path)
+    row = published.markdown_table(published.load(path)).splitlines()[4]
+    assert "| 0.050 ± 0.014 (0.040-0.060) | 38,840 |" in row
     assert "| 12.3 min |" in row and "| 38,840 |" in row and row.endswith("| training fold 1 |")
     assert "`" not in row, "commands go below the table"
     assert table[-1] == (

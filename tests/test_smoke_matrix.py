@@ -39,7 +39,7 @@ CASES = [
 ] + [
     pytest.param({"model": "cnn", "precision": "float32"}, id="cnn-float32"),
     pytest.param(
-        {"model": "efficientnet_lite0", "precision": "float32"} | TWO_PHASES,
+        {"model": "efficientnet_lite0", "precision": "float32", "temperature": 0.5} | TWO_PHASES,
         id="efficientnet_lite0-float32",
     ),
 ]
@@ -80,6 +80,11 @@ def test_every_network_produces_every_artifact(matrix, request, case):
         executed = nbformat.read(run_dir / "notebook.ipynb", as_version=4)
         [compiled] = [c for c in executed.cells if "compile" in c.metadata.get("tags", [])]
         assert "(not num_epochs)" in output_text(compiled.outputs)
+    if case.get("temperature", 1) != 1:  # applied, saved for make predict, shown before/after
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        info = json.loads((run_dir / "model_info.json").read_text())
+        assert info["temperature"] == case["temperature"]
+        assert metrics["reliability_before_temperature"] != metrics["reliability"]
 
 
 def test_awkward_data_still_gives_a_finished_run(matrix):

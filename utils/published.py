@@ -76,10 +76,11 @@ def spread(values: list[float]) -> str:
 
 
 def markdown_table(results: dict | None = None) -> str:
-    """The recorded results (``load()`` when None) as a Markdown table: scores over seeds,
-    images seen, minutes of training, and where each row's settings were chosen (flagged when
-    on the split it is scored on). Below the table, each row's command, commit and machine,
-    then the note of any row that has one (how a figure should be read)."""
+    """The recorded results (``load()`` when None) as a Markdown table: scores and expected
+    calibration error over seeds, images seen, minutes of training, and where each row's
+    settings were chosen (flagged when on the split it is scored on). Below the table, each
+    row's command, commit and machine, then the note of any row that has one (how a figure
+    should be read)."""
     results = load() if results is None else results
     if not results["rows"]:
         return "No results on real paintings are recorded yet (run `benchmarks/accuracy.py`)."
@@ -87,15 +88,18 @@ def markdown_table(results: dict | None = None) -> str:
     lines = [
         f"Data: {results['data']}.",
         "",
-        "| configuration | seeds | accuracy | macro-F1 | images seen | training "
-        "| settings chosen on |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| configuration | seeds | accuracy | macro-F1 | calibration error | images seen "
+        "| training | settings chosen on |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         images_seen = f"{row['images_seen']:,}" if "images_seen" in row else "not recorded"
+        errors = row.get("expected_calibration_error")
+        calibration = spread(errors) if errors else "not recorded"
         lines.append(
             f"| {row['label']} | {', '.join(map(str, row['seeds']))} "
-            f"| {spread(row['accuracy'])} | {spread(row['macro_f1'])} | {images_seen} "
+            f"| {spread(row['accuracy'])} | {spread(row['macro_f1'])} | {calibration} "
+            f"| {images_seen} "
             f"| {row['training_minutes']:.1f} min | {chosen_on(row)} |"
         )
     lines += ["", "Each row's command, commit and machine:", ""]
