@@ -23,6 +23,9 @@ DATA ?= data/sample
 OUT ?=
 HANDOUT ?= handout
 KEEP_OUTPUTS ?=
+# Paths reach the commands through the environment, quoted there: a folder named
+# "out dir ü" works as given (make resume RUN='out dir ü/run'), spaces and all.
+export MODEL RUN SWEEP DATA OUT HANDOUT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run resume predict sweep runs handout duplicates test test-all test-lab lint format lab notebook sample-data benchmark clean-venv
@@ -55,24 +58,24 @@ run: $(PROJECT)  ## Run the notebook headlessly; results go to out/<run_name>/ (
 	$(PY) -m utils.run_notebook $(PARAMS)
 
 resume: $(PROJECT)  ## Continue an interrupted or killed run after its last completed epoch: RUN=out/<run_name>
-	@test -n "$(RUN)" || { echo 'Usage: make resume RUN=out/<run_name>'; exit 2; }
-	$(PY) -m utils.run_notebook --resume $(RUN)
+	@test -n "$$RUN" || { echo 'Usage: make resume RUN=out/<run_name>'; exit 2; }
+	$(PY) -m utils.run_notebook --resume "$$RUN"
 
-predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg b.png" [MODEL=out/<run>/model.keras] (default: newest finished run)
+predict: $(PROJECT)  ## Attribute paintings: IMAGES="a.jpg 'my b.png'" [MODEL=out/<run>/model.keras] (default: newest finished run)
 	@test -n "$(IMAGES)" || { echo 'Usage: make predict IMAGES="path/a.jpg path/b.png" [MODEL=out/<run>/model.keras]'; exit 2; }
-	$(PY) -m utils.predict $(IMAGES) $(if $(MODEL),--model $(MODEL))
+	$(PY) -m utils.predict $(IMAGES) $(if $(MODEL),--model "$$MODEL")
 
 sweep: $(PROJECT)  ## Run the notebook over a grid: SWEEP=sweeps/sample_sizes.yaml [JOBS=2]; summary in out/sweeps/<name>/
-	$(PY) -m utils.sweep $(SWEEP) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m utils.sweep "$$SWEEP" $(if $(JOBS),--jobs $(JOBS))
 
 runs: $(PROJECT)  ## One table of every run in out/ (or OUT=folder): status, changed parameters, scores, minutes
-	$(PY) -m utils.run_table $(OUT)
+	$(PY) -m utils.run_table $(if $(OUT),"$$OUT")
 
 handout: $(PROJECT)  ## A folder for students without the solutions: HANDOUT=handout [KEEP_OUTPUTS=1]
-	$(PY) -m utils.handout --to $(HANDOUT) $(if $(KEEP_OUTPUTS),--keep-outputs)
+	$(PY) -m utils.handout --to "$$HANDOUT" $(if $(KEEP_OUTPUTS),--keep-outputs)
 
 duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DATA=data/impressionist
-	$(PY) -m utils.near_duplicates $(DATA)
+	$(PY) -m utils.near_duplicates "$$DATA"
 
 test: $(PROJECT)  ## Run every test but the slow end-to-end ones: unit tests, smoke matrix, nbval
 	$(PY) -m pytest -m "not slow and not lab"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import noise_image, write_jpeg
 
-from utils import cache
+from utils import cache, paths
 
 
 def test_key_changes_with_files_and_parameters(tmp_path):
@@ -140,3 +140,10 @@ def test_an_entry_whose_pixels_changed_on_disk_is_found_by_its_checksums(tmp_pat
     (entry / "checksums.json").unlink()
     with pytest.warns(UserWarning, match="no readable checksums.json"):
         assert cache.load(tmp_path, "k") is None
+
+
+def test_an_entry_folder_gets_what_the_umask_gives(tmp_path):
+    """#31: mkdtemp made the cache's entry folders 0700, unreadable to the other users of a
+    shared cache."""
+    path = cache.save(tmp_path / "cache", "k1", {"X": np.zeros((1, 2, 2, 3), dtype=np.uint8)})
+    assert path.stat().st_mode & 0o777 == paths.FOLDER_MODE

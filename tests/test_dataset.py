@@ -216,13 +216,18 @@ def test_counts_per_class_names_every_class_in_order():
     assert list(counts.items()) == [("A", 1), ("B", 0), ("C", 3)]
 
 
-def test_dangling_and_looping_links_are_named_not_dropped_silently(kaggle_dataset):
+def test_links_fifos_and_devices_are_named_for_what_they_are_not_dropped_silently(kaggle_dataset):
     monet = kaggle_dataset / "training" / "training" / "Monet"
     (monet / "gone.jpg").symlink_to(monet / "deleted-long-ago.jpg")
     (monet / "loop.jpg").symlink_to(monet / "loop.jpg")
     (monet / "copy.jpg").symlink_to(sorted(monet.glob("*.jpg"))[0])  # a working link is kept
-    with pytest.warns(UserWarning, match=r"2 link\(s\) that lead to no file") as caught:
+    os.mkfifo(monet / "pipe.jpg")
+    (monet / "zero.jpg").symlink_to("/dev/zero")
+    with pytest.warns(UserWarning, match=r"Skipping 4 entries named like images") as caught:
         files = dataset.collect_files(kaggle_dataset)
-    message = next(str(w.message) for w in caught if "lead to no file" in str(w.message))
-    assert "gone.jpg" in message and "loop.jpg" in message
+    message = next(str(w.message) for w in caught if "Skipping 4 entries" in str(w.message))
+    assert "gone.jpg (a link that leads to no file)" in message
+    assert "loop.jpg (a link in a loop)" in message
+    assert "pipe.jpg (a FIFO)" in message  # #31: dropped without being named
+    assert "zero.jpg (a link to a character device)" in message  # was "dangling, or a loop"
     assert sum(path.parent.name == "Monet" for path in files.train.paths) == 5

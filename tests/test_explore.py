@@ -185,7 +185,7 @@ def gallery(tmp_path):
         files.append(str(path))
     Path(files[2]).unlink()
     embeddings = np.eye(3, dtype=np.float32)
-    return similar.build_gallery(files, ["Monet", "Degas", "Cezanne"], embeddings, embeddings)
+    return similar.build_gallery(files, ["Monet", "Degas", "Cezanne"], embeddings)
 
 
 def test_closest_figure_shows_the_nearest_paintings_first(gallery):

@@ -381,3 +381,14 @@ def test_four_deep_pngs_in_a_training_folder_cost_under_500_mb_more(tmp_path):
     assert peak_memory_mib_of_loading_folder(deep) < peak_memory_mib_of_loading_folder(plain) + 500
     skipped = loading.load_dataset(deep, 16, use_cache=False).skipped
     assert len(skipped) == 4 and all("735 MB" in item.reason for item in skipped)
+
+
+def test_a_file_larger_than_the_decoding_cap_is_refused_unread(tmp_path, monkeypatch):
+    """A file can only be read whole up to the decoding cap (#31: a link to /dev/zero or a
+    huge file grew memory without end in ``make duplicates``)."""
+    monkeypatch.setattr(images, "MAX_DECODED_BYTES", 1_000)
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * 1_001)
+    with pytest.raises(images.UnreadableImageError, match="larger than 0 MB"):
+        images.read_file(big)
+    assert images.read_file(write_jpeg(tmp_path / "small.jpg", solid((1, 2, 3), 8, 8)))

@@ -1,5 +1,7 @@
 """Perceptual hashes find a planted duplicate and a resized copy, and nothing else."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -120,3 +122,21 @@ def test_the_blocked_scan_finds_exactly_the_pairs_of_the_full_matrix(block_eleme
         )
         assert len(expected) > (10 if within else 20)
         assert found_indices == [(int(d), int(i), int(j)) for d, i, j in expected]
+
+
+def test_only_regular_files_within_the_cap_are_hashed(tmp_path):
+    """#31: a FIFO blocked the search and a link to /dev/zero grew without end."""
+    good = write_jpeg(tmp_path / "good.jpg", painting(1))
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.jpg"
+    zero.symlink_to("/dev/zero")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashes, kept, skipped = pool.submit(near_duplicates.hash_files, [fifo, zero, good]).result(
+            timeout=30
+        )
+    assert kept == [good] and len(hashes) == 1
+    assert [(item.path, item.reason) for item in skipped] == [
+        (fifo, "not a regular file (a FIFO)"),
+        (zero, "not a regular file (a character device)"),
+    ]

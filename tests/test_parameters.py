@@ -1,6 +1,8 @@
 """Parameter values are checked against the types the notebook declares, whatever their source."""
 
 import base64
+import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -134,6 +136,36 @@ def test_hostile_or_malformed_files_are_refused_in_one_line(tmp_path, content):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "folder", "large", "deep"])
+def test_a_parameters_file_is_a_small_regular_file_read_once(tmp_path, kind):
+    """#31: ``-f /dev/zero`` grew until the OOM killer came, and ``-f`` on a FIFO hung."""
+    if kind == "/dev/zero":
+        file = Path("/dev/zero")
+    elif kind == "fifo":
+        file = tmp_path / "pipe.yaml"
+        os.mkfifo(file)
+    elif kind == "folder":
+        file = tmp_path
+    elif kind == "large":
+        file = tmp_path / "large.yaml"
+        file.write_text("# padding\n" * 200_000 + "image_size: 64\n")
+    else:
+        file = tmp_path / "deep.yaml"
+        file.write_text("image_size: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(parameters.ParameterError) as refused:
+        parameters.collect([str(file)], [], KNOWN)
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 300
+    expected = {
+        "/dev/zero": "not a regular file",
+        "fifo": "not a regular file",
+        "folder": "not a regular file",
+        "large": "more than a parameters file may hold",
+        "deep": "nested too deeply",
+    }[kind]
+    assert expected in message
+
+
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(parameters.ParameterError, match=r"not found: .*nowhere\.yaml"):
         parameters.collect([str(tmp_path / "nowhere.yaml")], [], KNOWN)
@@ -218,6 +250,11 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"temperature": 0.0}, "temperature must lie between"),
         ({"temperature": float("nan")}, "temperature must lie between"),
         ({"temperature": 100.0}, "temperature must lie between"),
+        ({"num_epochs": 10**23}, "num_epochs must lie between 1 and 100,000"),
+        ({"head_epochs": 10**6}, "head_epochs must lie between 1 and 100,000"),
+        ({"fine_tune_epochs": 10**6}, "fine_tune_epochs must lie between 0 and 100,000"),
+        ({"training_budget": 10**23}, "training_budget must be 0 (off) or a number"),
+        ({"batch_size": 10**9}, "batch_size must lie between 1 and 65,536"),
     ],
 )
 def test_out_of_range_settings_are_named_in_one_line(defaults, changes, named):

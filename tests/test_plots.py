@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from utils import plots
+from utils import images, plots
 
 NAMES = ["Cezanne", "Degas", "Monet"]
 
@@ -197,3 +197,33 @@ def test_a_band_with_no_answer_right_is_drawn_at_zero():
         c.get_label() for c in plots.reliability_diagram(everything_right).axes[0].collections
     ]
     assert "band with no answer right" not in labels
+
+
+def test_an_original_is_drawn_at_most_a_megapixel_with_its_proportions():
+    wide = np.zeros((2000, 3000, 3), dtype=np.uint8)
+    shrunk = plots.drawable(wide)
+    assert shrunk.shape[0] * shrunk.shape[1] <= plots.MAX_DRAWN_PIXELS
+    assert shrunk.shape[1] / shrunk.shape[0] == pytest.approx(1.5, rel=0.01)
+    small = np.zeros((100, 200, 3), dtype=np.uint8)
+    assert plots.drawable(small) is small
+
+
+def test_the_resizing_figure_of_a_7000_px_bmp_costs_no_more_than_the_decoding_cap(tmp_path):
+    """#31: a 1,080-byte RLE BMP of 7000x7000 px in a training folder passed the caps, then
+    Matplotlib drew all 49 megapixels (2,805 MiB). Drawn at most a megapixel, it costs what
+    its decoding costs, which the cap bounds, and nothing on top."""
+    from conftest import noise_image, write_jpeg
+    from test_images import peak_memory_mib_of_loading, rle_bmp_bomb
+
+    figure = (
+        "from utils import plots\n"
+        "_, example = images.first_readable([sys.argv[1]])\n"
+        "plots.resize_steps(example, (28, 64, 128, 224)).savefig(sys.argv[1] + '.png', dpi=110)"
+    )
+    normal = write_jpeg(tmp_path / "normal.jpg", noise_image(5, 900, 1200))
+    bomb = tmp_path / "bomb.bmp"
+    bomb.write_bytes(rle_bmp_bomb(7000))
+    assert bomb.stat().st_size < 5_000
+    normal_peak = peak_memory_mib_of_loading(normal, figure)
+    cap_mib = images.MAX_DECODED_BYTES / 2**20
+    assert peak_memory_mib_of_loading(bomb, figure) < normal_peak + cap_mib

@@ -3,6 +3,7 @@
 import json
 import os
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -100,12 +101,8 @@ def test_the_closest_training_paintings_are_listed_when_the_run_kept_them(
     paintings, and one unlike all of them is said to resemble none."""
     model_path = save_trained(tmp_path / "run", image_size=32)
     known = [noise_image(seed, 32, 32) for seed in range(10, 16)]
-    others = similar.embed(np.stack([noise_image(seed, 32, 32) for seed in range(20, 26)]))
     gallery = similar.build_gallery(
-        [f"train/{i}.jpg" for i in range(6)],
-        NAMES * 2,
-        similar.embed(np.stack(known)),
-        validation=others,
+        [f"train/{i}.jpg" for i in range(6)], NAMES * 2, similar.embed(np.stack(known))
     )
     similar.save(model_path.parent / similar.GALLERY_FILE, gallery)
     write_jpeg(tmp_path / "copy.jpg", known[2], quality=100)
@@ -290,3 +287,116 @@ def test_the_painting_and_the_claimed_artist_are_checked_before_any_training(tmp
         predict.check_request(str(tmp_path / "missing.jpg"), "Monet", NAMES)
     with pytest.raises(ValueError, match="is a folder, not an image file"):
         predict.check_request(str(tmp_path), "Monet", NAMES)
+    fifo = tmp_path / "canvas-pipe.jpg"
+    os.mkfifo(fifo)  # once waited for a writer, or failed only after every epoch
+    with pytest.raises(
+        ValueError, match=r"canvas-pipe\.jpg cannot be read: not a regular file \(a FIFO\)"
+    ):
+        predict.check_request(str(fifo), "Monet", NAMES)
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(painting.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"damaged\.jpg cannot be read"):
+        predict.check_request(str(damaged), "Monet", NAMES)
+
+
+def test_a_symlink_loop_is_named_and_the_other_paintings_are_still_ranked(tmp_path, capsys):
+    """#31: a loop among the paintings gave ``RuntimeError: Symlink loop`` and no table."""
+    model_path = save_trained(tmp_path / "run")
+    real = write_jpeg(tmp_path / "real.jpg", noise_image(3))
+    (tmp_path / "loop_a.jpg").symlink_to(tmp_path / "loop_b.jpg")
+    (tmp_path / "loop_b.jpg").symlink_to(tmp_path / "loop_a.jpg")
+    files = [str(tmp_path / "loop_a.jpg"), str(real)]
+    assert predict.main([*files, "--model", str(model_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "loop_a.jpg" in printed and "Too many levels of symbolic links" in printed
+    ranked = [line for line in printed.splitlines() if "real.jpg" in line and "%" in line]
+    assert len(ranked) == 1
+
+
+def _gallery_arrays(count: int = 6) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(count, similar.FEATURES)).astype(np.float32)
+    return {
+        "paintings": np.array([f"train/{i}.jpg" for i in range(count)]),
+        "artists": np.array((NAMES * count)[:count]),
+        "embeddings": features / np.linalg.norm(features, axis=1, keepdims=True),
+    }
+
+
+DAMAGED_GALLERIES = {
+    "features of the wrong width": {"embeddings": np.zeros((6, 7), dtype=np.float32)},
+    "fewer artists than paintings": {"artists": np.array(NAMES[:2])},
+    "a missing array": {"artists": None},
+    "an object array": {"paintings": np.array([{"a": 1}] * 6, dtype=object)},
+    "features that are not numbers": {"embeddings": np.full((6, 1280), np.nan, np.float32)},
+    "features that are text": {"embeddings": np.array(["x"] * 6)},
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_GALLERIES))
+def test_a_damaged_gallery_still_ranks_and_says_why_in_one_line(tmp_path, capsys, damage):
+    """#31: six kinds of damaged ``embeddings.npz`` printed the ranking, then a traceback."""
+    model_path = save_trained(tmp_path / "run")
+    arrays = _gallery_arrays() | DAMAGED_GALLERIES[damage]
+    kept = {name: value for name, value in arrays.items() if value is not None}
+    with open(model_path.parent / similar.GALLERY_FILE, "wb") as handle:
+        np.savez(handle, **kept)  # object arrays are pickled here; the reader refuses them
+    painting = write_jpeg(tmp_path / "canvas.jpg", noise_image(4))
+    assert predict.main([str(painting), "--model", str(model_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "Rank" in printed and "canvas.jpg" in printed
+    last = printed.strip().splitlines()[-1]
+    assert last.startswith("The closest training paintings cannot be shown:")
+    assert "embeddings.npz" in last
+
+
+def test_a_gallery_that_would_inflate_in_memory_is_refused_before_loading(tmp_path):
+    """#31: a deflate bomb in ``embeddings.npz`` was loaded whole. ``save`` never compresses,
+    and no array may declare more bytes than its member holds."""
+    arrays = _gallery_arrays()
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, **arrays)
+    with pytest.raises(similar.GalleryError, match="compressed; galleries never are"):
+        similar.load(bomb)
+    lying = tmp_path / "lying.npz"
+    np.savez(lying, **arrays)
+    data = bytearray(lying.read_bytes())
+    header = b"'shape': (6, 1280)"
+    at = data.index(header)
+    data[at : at + len(header)] = b"'shape': (999999,)"  # as long: 4 MB declared in 30 KB
+    lying.write_bytes(bytes(data))
+    with pytest.raises(similar.GalleryError) as refused:
+        similar.load(lying)
+    assert "\n" not in str(refused.value)
+
+
+def test_model_information_nested_too_deeply_is_refused_in_one_line(tmp_path):
+    """#31: a 200,000-deep ``model_info.json`` gave RecursionError."""
+    model_path = save_trained(tmp_path / "run")
+    (model_path.parent / "model_info.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(predict.ModelFileError, match="nested too deeply"):
+        predict.load_trained_model(model_path)
+
+
+def test_a_model_archive_that_would_inflate_is_refused_before_keras_reads_it(tmp_path):
+    """#31: a 4.7 MB model.keras whose config.json was padded with 1.5 GB of spaces made
+    ``make predict`` peak at 3.9 GB. The members' sizes are checked first."""
+
+    model_path = save_trained(tmp_path / "run")
+    padded = tmp_path / "padded.keras"
+    with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(padded, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "config.json":
+                data = data[:-1] + b" " * 30_000_000 + data[-1:]
+            target.writestr(member.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    assert padded.stat().st_size < 1_000_000
+    padded_model = padded.parent / "run2" / "model.keras"
+    padded_model.parent.mkdir()
+    padded.rename(padded_model)
+    (padded_model.parent / predict.MODEL_INFO).write_bytes(
+        (model_path.parent / predict.MODEL_INFO).read_bytes()
+    )
+    with pytest.raises(predict.ModelFileError, match=r"config\.json would take 30 MB") as refused:
+        predict.load_trained_model(padded_model)
+    assert "\n" not in str(refused.value)

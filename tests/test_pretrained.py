@@ -5,7 +5,9 @@ import math
 import pickle
 import re
 import shlex
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -302,3 +304,104 @@ def test_any_image_size_is_accepted():
     model = pretrained.build_efficientnet_lite0(image_size=None, weights=False)
     assert model.output.shape == (None, None, None, 1280)
     assert model.predict(np.zeros((1, 100, 132, 3), np.uint8), verbose=0).shape == (1, 4, 5, 1280)
+
+
+def _tensor_then_build(state: bytes) -> bytes:
+    """A one-tensor state dict whose tensor record is then rebuilt (pickle BUILD) with
+    ``state``, as a hostile file could after the record was checked."""
+    tensors = _tensors_pickle({"t": ("s", 4, 0, (4,), (1,))})
+    return tensors.replace(b"tR", b"tR" + state + b"b", 1)
+
+
+HOSTILE_STATE_DICTS = {
+    # #31: BUILD rewrote the checked stride to -2**40; read outside the storage, SIGSEGV
+    "BUILD on a tensor record": _tensor_then_build(_ops({"stride": (-(2**40),)})),
+    "BUILD on a tensor, slot state": _tensor_then_build(_ops((None, {"offset": 2**40}))),
+    "BUILD twice on the state dict": _tensors_pickle({}).replace(
+        b"u.", b"u" + _ops({"_metadata": {}}) + b"b" + _ops({"_metadata": {}}) + b"b."
+    ),
+    "BUILD with other state": _tensors_pickle({}).replace(
+        b"u.", b"u" + _ops({"__class__": 1}) + b"b."
+    ),
+    "70 dimensions": _tensors_pickle({"t": ("s", 4, 0, (1,) * 70, (1,) * 70)}),
+    "a storage of 2**62 elements": _tensors_pickle({"t": ("s", 2**62, 0, (4,), (1,))}),
+    "an offset of 2**70": _tensors_pickle({"t": ("s", 4, 2**70, (1,), (1,))}),
+    "a cut pickle (EOFError)": _tensors_pickle({"t": ("s", 4, 0, (4,), (1,))})[:40],
+    "garbage (UnpicklingError)": b"\x80\x02garbage, not a pickle",
+    # the C unpickler would size its memo for index 2**32 - 1: tens of GB
+    "a memo index of 2**32 - 1": b"\x80\x02]r\xff\xff\xff\xff.",
+    "an unknown opcode (UnpicklingError)": b"\x80\x02\xff.",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_STATE_DICTS))
+@pytest.mark.parametrize("hash_check", ["on", "off"])
+def test_a_hostile_state_dict_ends_in_one_checkpoint_error(tmp_path, kind, hash_check):
+    """#31: six hostile files gave SIGSEGV, EOFError, OverflowError, UnpicklingError and
+    ValueError instead of CheckpointError, with the hash check off."""
+    path = _legacy_file(tmp_path / "hostile.pth", HOSTILE_STATE_DICTS[kind], {"s": np.zeros(4)})
+    expected = hashlib.sha256(path.read_bytes()).hexdigest() if hash_check == "on" else None
+    with pytest.raises(CheckpointError) as refused:
+        pretrained.read_state_dict(path, expected_sha256=expected)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_state_dicts_own_build_is_accepted_once(tmp_path):
+    built = _tensors_pickle({"t": ("s", 4, 0, (4,), (1,))}).replace(
+        b"u.", b"u" + _ops({"_metadata": {}}) + b"b."
+    )
+    path = _legacy_file(tmp_path / "built.pth", built, {"s": np.arange(4, dtype=np.float32)})
+    state = pretrained.read_state_dict(path, expected_sha256=None)
+    np.testing.assert_array_equal(state["t"], [0, 1, 2, 3])
+
+
+def test_a_zip_format_file_and_cut_storages_are_refused_in_one_line(tmp_path):
+    zipped = tmp_path / "new-format.pth"
+    with zipfile.ZipFile(zipped, "w") as archive:  # what torch.save writes since 1.6
+        archive.writestr("archive/data.pkl", pickle.dumps({"t": 1}, protocol=2))
+        archive.writestr("archive/data/0", bytes(16))
+    tensors = _tensors_pickle({"t": ("s", 4, 0, (4,), (1,))})
+    cut = _legacy_file(tmp_path / "cut.pth", tensors, {"s": np.arange(4, dtype=np.float32)})
+    cut.write_bytes(cut.read_bytes()[:-5])
+    for path, said in ((zipped, "not a readable checkpoint"), (cut, "truncated or mis-sized")):
+        with pytest.raises(CheckpointError, match=said) as refused:
+            pretrained.read_state_dict(path, expected_sha256=None)
+        assert "\n" not in str(refused.value)
+
+
+FUZZ = """
+import sys, numpy as np
+from utils import pretrained
+real = pretrained.checkpoint_path().read_bytes()
+names = {k: v.shape for k, v in pretrained.parse_state_dict(real).items()}
+rng = np.random.default_rng(int(sys.argv[1]))
+refused = read = 0
+for trial in range(int(sys.argv[2])):
+    data = bytearray(real)
+    if trial % 3 == 0:
+        data = data[: int(rng.integers(0, len(data)))]
+    else:
+        for _ in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(0, 60_000))] = int(rng.integers(0, 256))
+    try:
+        state = pretrained.parse_state_dict(bytes(data))
+    except pretrained.CheckpointError as error:
+        assert "\\n" not in str(error), str(error)
+        refused += 1
+        continue
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    read += 1
+print(refused, read, len(names))
+"""
+
+
+def test_mutated_and_truncated_copies_of_the_real_file_end_in_arrays_or_one_error():
+    """A few hundred copies of the installed file, cut short or with bytes changed in its
+    pickles: each read ends in a CheckpointError or in arrays, never in anything else (a
+    crash of the subprocess included)."""
+    result = subprocess.run(
+        [sys.executable, "-c", FUZZ, "7", "300"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    refused, read, tensors = map(int, result.stdout.split())
+    assert refused + read == 300 and refused >= 100 and tensors > 100

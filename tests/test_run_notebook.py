@@ -42,6 +42,9 @@ def test_unknown_names_and_wrong_types_stop_before_any_run(tmp_path, monkeypatch
         (["-p", "image_size", "-5"], "image_size must lie between 8 and 1024"),
         (["-p", "image_size", "32", "-p", "crop_size", "64"], "crop_size must be 0 (off)"),
         (["-p", "model", "resnet"], "model must be one of"),
+        # once a TypeError where the epochs were computed, after the data had loaded
+        (["-p", "num_epochs", "99999999999999999999999"], "num_epochs must lie between"),
+        (["-f", "params/transfer-quick.yaml", "-p", "weights", "/etc/passwd"], "installed package"),
     ],
 )
 def test_range_errors_and_negative_numbers_stop_in_the_runner_before_any_kernel(
@@ -472,6 +475,36 @@ def test_a_failure_the_notebook_could_not_record_is_recorded_by_the_runner(
     assert "The run failed in cell 4: ValueError: the disk is full" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        ("OSError(28, 'No space left on device')", "no space left on the disk that holds"),
+        ("OSError(27, 'File too large')", "file-size limit (ulimit -f)"),
+    ],
+)
+def test_a_cell_that_finds_the_disk_full_says_what_the_docs_say(
+    tmp_path, monkeypatch, capsys, raised, said
+):
+    """#31: a cell's full disk read "OSError: [Errno 28] No space left on device", where the
+    docs promise "no space left on the disk that holds out/..."."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    notebook = tracked_notebook(tmp_path / "full.ipynb", f"raise {raised}")
+    assert run_notebook.main(["--notebook", str(notebook), "-p", "run_name", "full"]) == 1
+    printed = capsys.readouterr().err
+    assert "The run failed in cell 4: " in printed and said in printed
+    assert "Errno" not in printed
+    status = runs.read_status(tmp_path / "out" / "full")
+    assert status["status"] == runs.FAILED and said in status["error"]
+
+
+def test_only_a_no_room_errno_becomes_the_no_room_sentence(tmp_path):
+    assert runs.cell_error_message("ValueError", "bad value", tmp_path) == "ValueError: bad value"
+    assert runs.cell_error_message("OSError", "[Errno 2] No such file", tmp_path).startswith(
+        "OSError: [Errno 2]"
+    )
+    assert "no space left" in runs.cell_error_message("OSError", "[Errno 122] Quota", tmp_path)
+
+
 def signal_when_held(runner, stage: str) -> list[str]:
     """Send SIGINT once the runner says it is held at ``stage`` (``$CNN_ARTISTS_HOLD_AT``);
     everything it wrote to stderr. No delay is guessed: the runner waits for the signal."""
@@ -562,3 +595,20 @@ def test_the_pending_interrupt_stops_exactly_one_cell():
     finally:
         signal.signal(signal.SIGINT, previous)
         logging.getLogger("tornado").setLevel(logging.NOTSET)
+
+
+def test_resume_with_a_folder_where_the_lock_goes_stops_in_one_line(tmp_path, monkeypatch, capsys):
+    """#31: ``make resume`` when ``.lock`` is a folder gave IsADirectoryError."""
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path / "out"))
+    run_dir = tmp_path / "out" / "stopped"
+    run_dir.mkdir(parents=True)
+    (run_dir / run_notebook.REQUEST_FILE).write_text("parameters: {}\n")
+    (run_dir / runs.LOCK_FILE).mkdir()
+
+    def no_kernel(*_):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(run_notebook, "execute", no_kernel)
+    assert run_notebook.main(["--resume", str(run_dir)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("Cannot take the lock") and "\n" not in message

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from utils import runs
+from utils import paths, runs
 
 
 def test_run_folders_never_collide(tmp_path):
@@ -144,3 +144,44 @@ def test_a_failed_model_save_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         runs.save_model(FullDisk(), tmp_path / "model.keras")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link", "fifo"])
+def test_a_lock_that_is_not_a_regular_file_is_refused_in_one_line_and_nothing_is_created(
+    tmp_path, kind
+):
+    """#31: a folder gave IsADirectoryError; a dangling link made the lock create its target
+    outside the run folder; a FIFO held by a live run read as not live."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = run_dir / runs.LOCK_FILE
+    outside = tmp_path / "elsewhere.lock"
+    if kind == "folder":
+        lock.mkdir()
+    elif kind == "dangling link":
+        lock.symlink_to(outside)
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(runs.RunLockError, match="Cannot take the lock") as refused:
+        runs.hold_run(run_dir).__enter__()
+    assert "\n" not in str(refused.value) and "remove .lock" in str(refused.value)
+    assert not outside.exists()
+    assert runs.run_is_live(run_dir) is False
+
+
+def test_a_lock_in_a_folder_that_cannot_be_written_is_refused_in_one_line(tmp_path, monkeypatch):
+    """An immutable run folder gave PermissionError (simulated: root may write anywhere)."""
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(runs.os, "open", refused)
+    with pytest.raises(runs.RunLockError, match="Operation not permitted"):
+        runs.hold_run(tmp_path).__enter__()
+
+
+def test_files_written_for_a_run_get_what_the_umask_gives_so_a_teacher_can_read_them(tmp_path):
+    """#31: metrics.json, the report and status.json were -rw------- under umask 022."""
+    written = runs.write_json(tmp_path / "metrics.json", {"accuracy": 1.0})
+    assert written.stat().st_mode & 0o777 == paths.FILE_MODE
+    assert paths.FILE_MODE == 0o666 & ~paths.UMASK

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils import dataset, loading, sample_data
+from utils import dataset, loading, paths, sample_data
 
 
 def file_bytes(root):
@@ -55,6 +55,7 @@ def test_ensure_sample_data_writes_once(tmp_path, monkeypatch):
     assert sample_data.ensure_sample_data(target) == target
     assert len(calls) == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sample-")]
+    assert target.stat().st_mode & 0o777 == paths.FOLDER_MODE  # not mkdtemp's 0700 (#31)
 
 
 def test_the_unseen_paintings_are_in_neither_split_and_leave_the_splits_as_they_were(

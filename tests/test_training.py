@@ -144,6 +144,15 @@ def test_a_budget_in_images_caps_the_epochs_by_the_data_size():
     assert training.epochs_for_budget(90, 87_390, 4_000) == 21
     assert training.epochs_for_budget(30, 18_449, 971) == 19
     assert training.epochs_for_budget(1, 87_000, 4_000) == 1
+
+
+def test_section_7s_epochs_warn_when_the_budget_leaves_nothing_to_fine_tune(recwarn):
+    assert training.transfer_epochs(2, 8, 15_000, 971) == (2, 10)
+    assert training.transfer_epochs(2, 8, 15_000, 4_000) == (2, 3)
+    assert training.transfer_epochs(30, 0, 0, 971) == (30, 30)  # nothing asked: no warning
+    assert not recwarn.list
+    with pytest.warns(UserWarning, match=r"allows 3 epoch\(s\) of 4,000 paintings, all of them"):
+        assert training.transfer_epochs(5, 8, 15_000, 4_000) == (3, 3)
     assert training.epochs_for_budget(90, 10, 971) == 1
 
 

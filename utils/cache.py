@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils import paths
+
 
 def cache_key(files: Sequence[Path], params: Mapping[str, object]) -> str:
     """A hex digest of ``params`` and of every file's path, size, inode and times.
@@ -160,6 +162,7 @@ def build(cache_dir: Path, key: str) -> Iterator[EntryBuilder]:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f"{key}.", suffix=".tmp"))
+    folder.chmod(paths.FOLDER_MODE)  # mkdtemp makes 0700; the umask decides
     try:
         yield EntryBuilder(folder)
         checksums = {path.name: file_checksum(path) for path in folder.glob("*.npy")}

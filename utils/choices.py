@@ -26,6 +26,8 @@ MIN_INPUT_SIZE = {
 }
 # The sides, in pixels, a painting may be resized to.
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+# Far beyond any sensible run, and small enough for every count computed from them.
+MAX_EPOCHS, MAX_TRAINING_BUDGET, MAX_BATCH_SIZE = 100_000, 10**12, 65_536
 # EfficientNet-Lite0's blocks of convolutions, which fine-tuning unfreezes from the top.
 PRETRAINED_BLOCKS = 16
 OPTIMIZERS = ("sgd", "adam", "adamw")

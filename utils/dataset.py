@@ -3,7 +3,9 @@
 Knows nothing of pixels or models: it works on folder and file names only.
 """
 
+import errno
 import os
+import stat
 import unicodedata
 import warnings
 from collections import Counter
@@ -110,6 +112,31 @@ def _looks_like_image(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def _what_it_is(path: Path) -> str:
+    """What an entry is when it is not a regular file (through its link, if it is one):
+    "a FIFO", "a link to a character device", "a link that leads to no file", "a link in a
+    loop"...; "" for a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a link in a loop"
+        return "a link that leads to no file" if path.is_symlink() else "unreadable"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+    return f"a link to {kind}" if path.is_symlink() else kind
+
+
 def is_image_file(path: Path) -> bool:
     """True for visible files whose extension (any case) is an image format."""
     return path.is_file() and _looks_like_image(path)
@@ -167,11 +194,13 @@ def list_split(split_dir: Path, class_names: list[str]) -> SplitFiles:
         if name not in folders:
             continue
         entries = sorted(folders[name].iterdir())
-        broken = [p for p in entries if p.is_symlink() and _looks_like_image(p) and not p.is_file()]
-        if broken:
+        not_files = [(p, _what_it_is(p)) for p in entries if _looks_like_image(p)]
+        not_files = [(p, kind) for p, kind in not_files if kind]
+        if not_files:
             warnings.warn(
-                f"Skipping {len(broken)} link(s) that lead to no file (dangling, or a loop): "
-                + ", ".join(escaped(p) for p in broken),
+                f"Skipping {len(not_files)} entr{'y' if len(not_files) == 1 else 'ies'} named "
+                "like images that are not image files: "
+                + ", ".join(f"{escaped(p)} ({kind})" for p, kind in not_files),
                 stacklevel=2,
             )
         files = [p for p in entries if is_image_file(p)]

@@ -287,17 +287,26 @@ def read_file(path: Path) -> bytes:
     """The bytes of a regular file; anything else is refused with what it is.
 
     The file is opened without blocking and checked before a byte is read: reading a FIFO
-    would wait for a writer forever, and a device might never end.
+    would wait for a writer forever, and a device might never end. A file larger than the
+    decoding cap (``MAX_DECODED_BYTES``) is refused unread, and no more than that is ever read.
     """
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "not a file")
             raise UnreadableImageError(f"not a regular file ({kind})")
+        too_large = UnreadableImageError(
+            f"larger than {MAX_DECODED_BYTES // 1_000_000} MB, more than any image is decoded from"
+        )
+        if status.st_size > MAX_DECODED_BYTES:
+            raise too_large
         os.set_blocking(descriptor, True)
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            return handle.read()
+            data = handle.read(MAX_DECODED_BYTES + 1)
+        if len(data) > MAX_DECODED_BYTES:  # it grew while being read
+            raise too_large
+        return data
     finally:
         os.close(descriptor)
 

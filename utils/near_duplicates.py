@@ -53,7 +53,7 @@ def hash_files(files: Sequence[Path]) -> tuple[np.ndarray, list[Path], list[imag
     hashes, kept, skipped = [], [], []
     for path in files:
         try:
-            hashes.append(phash(images.decode_rgb(Path(path).read_bytes(), min_side=32)))
+            hashes.append(phash(images.decode_rgb(images.read_file(Path(path)), min_side=32)))
             kept.append(Path(path))
         except (images.UnreadableImageError, OSError, cv2.error) as error:
             skipped.append(images.Skipped(Path(path), str(error)))

@@ -10,7 +10,9 @@ the notebook as exactly that string.
 """
 
 import math
+import os
 import reprlib
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,32 @@ def check_all(values: Mapping[object, object], known: Mapping[str, Declared]) ->
     return {name: check(name, value, known[name]) for name, value in values.items()}
 
 
+# Far more than any parameters file needs: /dev/zero or a huge file is refused, not read.
+MAX_FILE_BYTES = 1_000_000
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_FILE_BYTES``, read once. A FIFO, a device
+    or a folder is refused without waiting on it (``ValueError``)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError("not a regular file (a folder, FIFO or device)")
+        if status.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{status.st_size:,} bytes, more than a parameters file may hold")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:  # it grew while being read
+            raise ValueError(
+                f"more than {MAX_FILE_BYTES:,} bytes, more than a parameters file may hold"
+            )
+        return data
+    finally:
+        os.close(descriptor)
+
+
 def read_yaml(path: str | Path) -> object:
     """A YAML file's content, with one clear message for a missing or malformed file.
 
@@ -116,13 +144,15 @@ def read_yaml(path: str | Path) -> object:
     """
     resolved = paths.resolve(path)
     try:
-        text = resolved.read_text(encoding="utf-8")
+        text = _read_small_file(resolved).decode("utf-8")
     except FileNotFoundError:
         raise ParameterError(f"Parameters file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ParameterError(f"Cannot read {path}: {error}") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ParameterError(f"{path} is nested too deeply to be parameters") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
@@ -273,14 +303,26 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
         "(crop_size, or image_size without crops)",
     )
     need(1 <= settings["filters"] <= 512, "filters must lie between 1 and 512")
-    need(settings["num_epochs"] >= 1, "num_epochs must be at least 1")
-    need(settings["training_budget"] >= 0, "training_budget must be 0 (off) or positive")
-    need(settings["batch_size"] >= 1, "batch_size must be at least 1")
+    epochs, budget = f"1 and {choices.MAX_EPOCHS:,}", f"{choices.MAX_TRAINING_BUDGET:,}"
+    need(1 <= settings["num_epochs"] <= choices.MAX_EPOCHS, f"num_epochs must lie between {epochs}")
+    need(
+        0 <= settings["training_budget"] <= choices.MAX_TRAINING_BUDGET,
+        f"training_budget must be 0 (off) or a number of images up to {budget}",
+    )
+    need(
+        1 <= settings["batch_size"] <= choices.MAX_BATCH_SIZE,
+        f"batch_size must lie between 1 and {choices.MAX_BATCH_SIZE:,}",
+    )
     for name in ("learning_rate", "fine_tune_learning_rate"):
         rate = settings[name]
         need(math.isfinite(rate) and rate > 0, f"{name} must be a positive number")
-    need(settings["head_epochs"] >= 1, "head_epochs must be at least 1")
-    need(settings["fine_tune_epochs"] >= 0, "fine_tune_epochs must be 0 or more")
+    need(
+        1 <= settings["head_epochs"] <= choices.MAX_EPOCHS, f"head_epochs must lie between {epochs}"
+    )
+    need(
+        0 <= settings["fine_tune_epochs"] <= choices.MAX_EPOCHS,
+        f"fine_tune_epochs must lie between 0 and {choices.MAX_EPOCHS:,}",
+    )
     need(
         0 <= settings["unfreeze_blocks"] <= choices.PRETRAINED_BLOCKS,
         f"unfreeze_blocks must lie between 0 and {choices.PRETRAINED_BLOCKS}",

@@ -21,6 +21,8 @@ def _read_umask() -> int:
 UMASK = _read_umask()
 # What the umask gives a new folder: what mkdir would have made (mkdtemp makes 0700).
 FOLDER_MODE = 0o777 & ~UMASK
+# ... and a new file: what open would have made (mkstemp makes 0600).
+FILE_MODE = 0o666 & ~UMASK
 
 
 def data_root() -> Path:
@@ -53,8 +55,9 @@ def resolve(path: str | os.PathLike[str]) -> Path:
 
 
 def display(path: str | os.PathLike[str]) -> str:
-    """Show ``path`` relative to the project root when it lies inside it, else in full."""
+    """Show ``path`` relative to the project root when it lies inside it, else in full. A link
+    in a loop, which cannot be resolved, is shown as given."""
     try:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)

@@ -1,6 +1,7 @@
 """Figures for the notebook. Each function returns a Matplotlib Figure and shows nothing,
 so the notebook can save it (``runs.save_figure``) before it displays it."""
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -62,10 +63,25 @@ def image_sizes(original_sizes: np.ndarray) -> Figure:
     return fig
 
 
+# The most pixels of an original a figure draws: a figure a few inches wide shows no more, and
+# Matplotlib would otherwise hold a 49-megapixel painting at full size several times over.
+MAX_DRAWN_PIXELS = 1_000_000
+
+
+def drawable(image: np.ndarray, max_pixels: int = MAX_DRAWN_PIXELS) -> np.ndarray:
+    """``image`` shrunk (area averaging) to at most ``max_pixels``, its proportions kept."""
+    height, width = image.shape[:2]
+    if height * width <= max_pixels:
+        return image
+    scale = (max_pixels / (height * width)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def resize_steps(image: np.ndarray, sizes: tuple[int, ...], mode: str = "squash") -> Figure:
-    """One painting at its original size and at each of ``sizes``."""
+    """One painting at its original size (drawn at most a megapixel) and at each of ``sizes``."""
     fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(2.2 * (len(sizes) + 1), 2.6))
-    axes[0].imshow(image)
+    axes[0].imshow(drawable(image))
     axes[0].set_title(f"original {image.shape[1]}x{image.shape[0]}")
     for ax, size in zip(axes[1:], sizes, strict=True):
         ax.imshow(images.resize(image, size, mode), interpolation="nearest")

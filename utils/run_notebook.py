@@ -22,7 +22,6 @@ epoch.
 
 import argparse
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -315,28 +314,18 @@ def execute(
                         run_dir, runs.mark_interrupted, getattr(error, "exec_count", None)
                     )
                 return RunOutcome(run_dir, interrupted=True)
-            message = f"{error.ename}: {error.evalue}"
+            message = runs.cell_error_message(error.ename, error.evalue, run_dir)
             if runs.read_status(run_dir)["status"] != runs.FAILED:  # the notebook could not say
                 record_status(run_dir, runs.mark_failed, error.exec_count, message, error.source)
             return RunOutcome(run_dir, f"cell {error.exec_count}: {message}")
         except Exception as error:  # the kernel died, timed out, or the disk is full
-            message = no_room_message(error, run_dir) or f"{type(error).__name__}: {error}".strip()
+            message = (
+                runs.no_room_message(error, run_dir) or f"{type(error).__name__}: {error}".strip()
+            )
             if runs.read_status(run_dir)["status"] != runs.FAILED:
                 record_status(run_dir, runs.mark_failed, None, message)
             return RunOutcome(run_dir, message)
     return RunOutcome(run_dir)
-
-
-def no_room_message(error: BaseException, run_dir: Path) -> str:
-    """One line for a write that found no room, or "" for any other error."""
-    if not isinstance(error, OSError) or error.errno not in runs.NO_ROOM:
-        return ""
-    if error.errno == errno.EFBIG:
-        return (
-            f"a file in {paths.display(run_dir)} would grow past this process's file-size "
-            "limit (ulimit -f)"
-        )
-    return f"no space left on the disk that holds {paths.display(run_dir)}"
 
 
 def record_status(run_dir: Path, mark: Callable[..., Path], *details: object) -> None:

@@ -12,6 +12,8 @@ import os
 import platform
 import re
 import resource
+import shlex
+import stat
 import tempfile
 import time
 import traceback
@@ -100,11 +102,13 @@ def start(run_folder: str, run_name: str, model: str, image_size: int) -> Path:
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
+    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one.
+    The file gets the permissions the umask gives, so others may read a run as usual."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, paths.FILE_MODE)  # what the umask gives, as open() would: not 0600
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.replace(temporary, path)
@@ -215,6 +219,30 @@ def read_status(run_dir: Path) -> dict:
     return status if isinstance(status, dict) and "status" in status else {"status": "unknown"}
 
 
+def no_room_message(error: BaseException, run_dir: Path) -> str:
+    """One line for a write that found no room (a full disk, a quota, ``ulimit -f``), or ""
+    for any other error."""
+    if not isinstance(error, OSError) or error.errno not in NO_ROOM:
+        return ""
+    if error.errno == errno.EFBIG:
+        return (
+            f"a file in {paths.display(run_dir)} would grow past this process's file-size "
+            "limit (ulimit -f)"
+        )
+    return f"no space left on the disk that holds {paths.display(run_dir)}"
+
+
+def cell_error_message(name: str, value: str, run_dir: Path) -> str:
+    """A failed cell's error in one line: the no-room sentence for an ``OSError`` whose
+    ``[Errno N]`` says the disk is full, else ``name: value``."""
+    number = re.match(r"\[Errno (\d+)\]", value or "")
+    if number and name.endswith("Error"):
+        sentence = no_room_message(OSError(int(number.group(1)), value), run_dir)
+        if sentence:
+            return sentence
+    return f"{name}: {value}"
+
+
 def mark_failed(run_dir: Path, cell: int | None, error: str, source: str = "") -> Path:
     """Mark the run failed, naming the cell (execution count and first line) and the error."""
     first_line = next((line for line in source.splitlines() if line.strip()), "")
@@ -222,8 +250,9 @@ def mark_failed(run_dir: Path, cell: int | None, error: str, source: str = "") -
 
 
 def resume_command(run_dir: Path) -> str:
-    """The command that continues an interrupted run."""
-    return f"make resume RUN={paths.display(run_dir)}"
+    """The command that continues an interrupted run, shell-quoted: it pastes as it is,
+    whatever the folder's name (spaces, quotes, accented letters)."""
+    return f"make resume RUN={shlex.quote(paths.display(run_dir))}"
 
 
 def mark_interrupted(run_dir: Path, cell: int | None) -> Path:
@@ -239,6 +268,36 @@ class RunBusyError(RuntimeError):
     """Another process is running or resuming in this run folder."""
 
 
+class RunLockError(RunBusyError):
+    """The run folder's lock file cannot be taken: it is not a regular file, or the folder
+    cannot be written. The message says which, in one line."""
+
+
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def _open_lock(run_dir: Path) -> int:
+    """The lock file's descriptor, created if missing, never through a link (nothing is created
+    outside the run folder) and never anything but a regular file."""
+    lock = Path(run_dir) / LOCK_FILE
+    try:
+        descriptor = os.open(lock, _LOCK_FLAGS, 0o644)
+    except OSError as error:
+        kind = "a link" if lock.is_symlink() else "a folder" if lock.is_dir() else None
+        reason = f"it is {kind}, not a lock file" if kind else error.strerror or str(error)
+        raise RunLockError(
+            f"Cannot take the lock {paths.display(lock)}: {reason}. If no run uses "
+            f"{paths.display(run_dir)}, remove {LOCK_FILE} there and try again."
+        ) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise RunLockError(
+            f"Cannot take the lock {paths.display(lock)}: it is not a regular file. If no run "
+            f"uses {paths.display(run_dir)}, remove {LOCK_FILE} there and try again."
+        )
+    return descriptor
+
+
 @contextlib.contextmanager
 def hold_run(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir``'s lock for the block: one run or resume at a time in a folder.
@@ -246,9 +305,10 @@ def hold_run(run_dir: Path) -> Iterator[None]:
     The operating system releases the lock when its process ends, however it ends, so a
     killed run never leaves its folder locked, and a recycled process id cannot pass for a
     live run. Raises ``RunBusyError``, naming the process ``status.json`` records, when
-    another process holds it.
+    another process holds it, and ``RunLockError`` when the lock file cannot be taken (a
+    folder, a link or a FIFO in its place, or a folder that cannot be written).
     """
-    descriptor = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor = _open_lock(run_dir)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -267,9 +327,13 @@ def hold_run(run_dir: Path) -> Iterator[None]:
 def run_is_live(run_dir: Path) -> bool:
     """Whether a process holds ``run_dir``'s lock, that is, runs or resumes in it now."""
     lock = Path(run_dir) / LOCK_FILE
-    if not lock.is_file():
+    try:  # no run can hold anything but a regular file (hold_run refuses the rest)
+        descriptor = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return False
-    descriptor = os.open(lock, os.O_RDONLY)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return False
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -317,7 +381,10 @@ def track_status(run_dir: Path) -> None:
         if isinstance(error, KeyboardInterrupt):
             mark_interrupted(run_dir, result.execution_count)
         elif error is not None:
-            message = "".join(traceback.format_exception_only(type(error), error)).strip()
+            message = (
+                no_room_message(error, run_dir)
+                or "".join(traceback.format_exception_only(type(error), error)).strip()
+            )
             # If even this cannot be written, the runner records the failure.
             with contextlib.suppress(OSError):
                 mark_failed(run_dir, result.execution_count, message, result.info.raw_cell or "")

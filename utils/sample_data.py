@@ -289,6 +289,7 @@ def ensure_sample_data(target_dir: Path | None = None, seed: int = DEFAULT_SEED)
         return target_dir
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=".sample-"))
+    staging.chmod(paths.FOLDER_MODE)  # mkdtemp makes 0700; the umask decides
     try:
         generate(staging, seed)
         staging.rename(target_dir)

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -128,6 +129,30 @@ def epochs_for_budget(num_epochs: int, training_budget: int, num_images: int) ->
     if not training_budget:
         return num_epochs
     return max(1, min(num_epochs, training_budget // num_images))
+
+
+def transfer_epochs(
+    head_epochs: int, fine_tune_epochs: int, training_budget: int, num_images: int
+) -> tuple[int, int]:
+    """Section 7's epochs: ``(head_only_epochs, transfer_epochs)``, the epochs training the
+    new head alone and the epochs in all (``epochs_for_budget`` of ``head_epochs`` +
+    ``fine_tune_epochs``).
+
+    The budget is in images, so on more paintings it buys fewer epochs, and the head's come
+    first: when fine-tuning was asked for and the budget leaves it none, this says so in one
+    line (a warning) rather than skipping it silently.
+    """
+    total = epochs_for_budget(head_epochs + fine_tune_epochs, training_budget, num_images)
+    head_only = min(head_epochs, total)
+    if fine_tune_epochs and head_only == total:
+        warnings.warn(
+            f"training_budget {training_budget:,} allows {total} epoch(s) of {num_images:,} "
+            f"paintings, all of them for the head (head_epochs {head_epochs}): nothing is "
+            f"fine-tuned, although fine_tune_epochs is {fine_tune_epochs}. Lower head_epochs "
+            "or raise training_budget.",
+            stacklevel=2,
+        )
+    return head_only, total
 
 
 def centre_crop(X: np.ndarray, crop_size: int) -> np.ndarray:
