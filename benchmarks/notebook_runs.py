@@ -33,10 +33,18 @@ class NotebookRun:
 
 
 def benchmark_out_dir(name: str) -> Path:
-    """A fresh folder for one benchmark invocation's runs: ``out/benchmarks/<name>-<time>``."""
-    folder = paths.out_root() / "benchmarks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder.mkdir(parents=True)
-    return folder
+    """A fresh folder for one benchmark invocation's runs: ``out/benchmarks/<name>-<time>``,
+    with ``-2``, ``-3``... when another invocation took that name in the same second."""
+    stem = paths.out_root() / "benchmarks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        folder = stem if number == 1 else stem.with_name(f"{stem.name}-{number}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{stem} and 998 numbered folders beside it already exist")
 
 
 def make_command(params_files: list[str], settings: dict[str, object]) -> str:

@@ -73,3 +73,13 @@ def test_the_checksum_benchmark_times_building_and_opening_an_entry(tmp_path):
         "checksums.json",
         "kept.npy",
     ]
+
+
+def test_two_benchmarks_started_in_the_same_second_get_folders_of_their_own(
+    notebook_runs, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CNN_ARTISTS_OUT", str(tmp_path))
+    monkeypatch.setattr(notebook_runs.time, "strftime", lambda _: "20261205-061101")
+    first, second = (notebook_runs.benchmark_out_dir("accuracy") for _ in range(2))
+    assert first.name == "accuracy-20261205-061101" and second.name == first.name + "-2"
+    assert first.is_dir() and second.is_dir()
