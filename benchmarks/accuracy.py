@@ -46,7 +46,7 @@ CONFIGS = {
         ["params/transfer.yaml"],
     ),
     "transfer-quick": (
-        "Transfer, quick: frozen EfficientNet-Lite0 features, new head",
+        "Transfer, quick: frozen EfficientNet-Lite0 features (last and block 12), new head",
         ["params/transfer-quick.yaml"],
     ),
 }

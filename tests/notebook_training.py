@@ -86,7 +86,11 @@ def fit_like_the_notebook(
 
 
 def transfer_section(
-    unfreeze_blocks: int, weights: str = "", input_size: int = 32, num_classes: int = 3
+    unfreeze_blocks: int,
+    weights: str = "",
+    input_size: int = 32,
+    num_classes: int = 3,
+    middle_block: int = 0,
 ) -> dict:
     """The namespace of the chapter's section 7 after its cell tagged ``transfer`` (the
     EfficientNet-Lite0 network with its head is built), with four random paintings, so
@@ -104,6 +108,7 @@ def transfer_section(
         **{"seed": 0, "input_size": input_size, "num_classes": num_classes, "weights": weights},
         **{"X_train": X, "y_train": y, "X_val": X, "y_val": y, "batch_size": 4},
         **{"unfreeze_blocks": unfreeze_blocks, "head_epochs": 1, "fine_tune_epochs": 1},
+        "middle_block": middle_block,
         **{"training_budget": 0, "steps_per_epoch": 1, "cosine_decay": False},
         **{"optimizer": "adam", "learning_rate": 0.01, "fine_tune_learning_rate": 0.01},
         **{"label_smoothing": 0.0, "transfer_epochs": 2, "head_only_epochs": 1},
@@ -114,9 +119,11 @@ def transfer_section(
 
 def build_like_the_notebook(name: str, input_size: int, num_classes: int, **options) -> keras.Model:
     """The network ``name`` as the chapter builds it: ``efficientnet_lite0`` by its section 7
-    (random weights), any other by ``models.build_model``."""
+    (random weights; ``middle_block`` among the ``options``), any other by
+    ``models.build_model``."""
     from utils import models
 
     if name in models.PRETRAINED:
-        return transfer_section(5, "", input_size, num_classes)["transfer_network"]
+        middle_block = options.get("middle_block", 0)
+        return transfer_section(5, "", input_size, num_classes, middle_block)["transfer_network"]
     return models.build_model(name, input_size, num_classes, **options)

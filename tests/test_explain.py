@@ -9,6 +9,7 @@ from notebook_training import (
 )
 
 from utils import explain, models, training
+from utils.backend import tf
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
@@ -92,3 +93,20 @@ def test_saved_cases_come_back_as_they_were(tmp_path):
 def test_no_cases_save_and_load(tmp_path):
     explain.save_cases(tmp_path / "cases.npz", [])
     assert explain.load_cases(tmp_path / "cases.npz") == []
+
+
+def test_grad_cam_reads_the_last_maps_of_a_base_that_also_gives_a_middle_blocks():
+    """Section 7 with ``middle_block``: the nested base has two outputs, the last maps first;
+    Grad-CAM watches those, and runs the network exactly as Keras does."""
+    network = build_like_the_notebook("efficientnet_lite0", 64, 3, middle_block=12)
+    assert explain.last_feature_layer(network) == "efficientnet_lite0"
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    with tf.GradientTape() as tape:
+        maps, probabilities = explain._features_and_probabilities(
+            network, network.get_layer("efficientnet_lite0"), tf.convert_to_tensor(images), tape
+        )
+    assert tuple(maps.shape) == (2, 2, 2, 1280)
+    np.testing.assert_allclose(probabilities, network.predict(images, verbose=0), atol=1e-6)
+    heatmap = explain.grad_cam(network, images[0], class_index=1)
+    assert heatmap.shape == (64, 64) and heatmap.dtype == np.float32
+    assert np.isfinite(heatmap).all() and heatmap.min() >= 0 and heatmap.max() <= 1

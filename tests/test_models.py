@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from notebook_training import fit_like_the_notebook, notebook_cell, transfer_section
 
-from utils import models, pretrained, run_notebook
+from utils import choices, models, pretrained, run_notebook
 from utils.backend import keras, tf
 
 
@@ -171,10 +171,11 @@ def test_the_chapters_transfer_learning_trains_its_head_then_its_top_blocks(tmp_
         (16, 2 + 15 * 3 + 1),  # block 0 has no expansion convolution
     ],
 )
+@pytest.mark.parametrize("middle_block", [0, 12])
 def test_the_chapters_unfreezing_loop_trains_the_top_blocks_and_no_batch_norm(
-    unfreeze_blocks, learning
+    unfreeze_blocks, learning, middle_block
 ):
-    section = transfer_section(unfreeze_blocks)
+    section = transfer_section(unfreeze_blocks, middle_block=middle_block)
     exec(notebook_cell("unfreeze"), section)
     base = section["base"]
     trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
@@ -185,17 +186,19 @@ def test_the_chapters_unfreezing_loop_trains_the_top_blocks_and_no_batch_norm(
     assert not any(layer.trainable for layer in batch_norms)
 
 
-def test_a_head_on_frozen_features_is_the_networks_own_head(tmp_path):
+@pytest.mark.parametrize(("middle_block", "features"), [(0, 1280), (12, 1280 + 192)])
+def test_a_head_on_frozen_features_is_the_networks_own_head(tmp_path, middle_block, features):
     """The chapter's quick recipe (``unfreeze_blocks`` 0) trains a head on features
     computed once: the head's layers are the network's, so the network on images equals the
-    head on the features of those images, after training too."""
-    namespace = transfer_section(unfreeze_blocks=0)
+    head on the features of those images, after training too; with ``middle_block`` the
+    features hold that block's pooled maps after the last ones'."""
+    namespace = transfer_section(unfreeze_blocks=0, middle_block=middle_block)
     namespace |= {"run_dir": tmp_path, "train_data": None, "validation_data": None}
     namespace["fine_tune_epochs"] = 0
     exec(notebook_cell("features"), namespace)
     head, network = namespace["learner"], namespace["transfer_network"]
     assert head.get_layer("artist") is network.get_layer("artist")
-    assert head.input_shape == (None, 1280)
+    assert head.input_shape == (None, features)
     features = namespace["train_features"]
     head.compile(optimizer="adam", loss="categorical_crossentropy")
     head.fit(features, np.eye(3)[namespace["y_train"]], epochs=2, verbose=0)
@@ -250,3 +253,11 @@ def test_the_lists_of_choices_name_what_the_modules_build():
     assert tuple(models.TRANSFER) == choices.DOWNLOADED
     assert pretrained.NUM_BLOCKS == choices.PRETRAINED_BLOCKS
     assert set(choices.MIN_INPUT_SIZE) == set(choices.MODEL_NAMES)
+
+
+def test_the_middle_blocks_offered_are_lite0s_residual_sums():
+    """``choices.MIDDLE_BLOCKS`` (which the runner checks without building a network) names
+    exactly the blocks whose ``blockN_add`` section 7 can pool."""
+    base = pretrained.build_efficientnet_lite0(32, weights=False)
+    added = [int(layer.name[5:-4]) for layer in base.layers if layer.name.endswith("_add")]
+    assert tuple(added) == choices.MIDDLE_BLOCKS

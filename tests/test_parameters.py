@@ -228,6 +228,8 @@ def test_the_defaults_and_the_params_files_are_valid(defaults):
         ({"filters": 0}, "filters"),
         ({"head_epochs": -1}, "head_epochs"),
         ({"unfreeze_blocks": 17}, "unfreeze_blocks"),
+        ({"middle_block": 11}, "residual sum: 2, 4, 6, 7, 9, 10, 12, 13, 14"),
+        ({"middle_block": -1}, "middle_block"),
         ({"fine_tune_learning_rate": 0.0}, "fine_tune_learning_rate"),
         ({"model": "mobilenetv2", "image_size": 16}, "at least 32 px"),
         ({"model": "efficientnet_lite0", "weights": "my_weights.h5"}, "installed package"),

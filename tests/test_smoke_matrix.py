@@ -39,8 +39,10 @@ CASES = [
 ] + [
     pytest.param({"model": "cnn", "precision": "float32"}, id="cnn-float32"),
     pytest.param(
-        {"model": "efficientnet_lite0", "precision": "float32", "temperature": 0.5} | TWO_PHASES,
-        id="efficientnet_lite0-float32",
+        {"model": "efficientnet_lite0", "precision": "float32", "temperature": 0.5}
+        | {"middle_block": 12}
+        | TWO_PHASES,
+        id="efficientnet_lite0-middle-block-float32",
     ),
 ]
 

@@ -29,7 +29,12 @@ pytestmark = pytest.mark.slow
 IN_MEMORY = {"model": "cnn", "precision": "float32", "data_mode": "memory"}
 ON_DISK = {"model": "cnn", "precision": "float32", "data_mode": "disk"}
 FROZEN_FEATURES = {"model": "efficientnet_lite0", "precision": "float32", "unfreeze_blocks": 0}
-FROZEN_FEATURES |= {"weights": "imagenet", "head_epochs": 2, "fine_tune_epochs": 0}
+FROZEN_FEATURES |= {
+    "weights": "imagenet",
+    "head_epochs": 2,
+    "fine_tune_epochs": 0,
+    "middle_block": 12,
+}
 CASES = [
     pytest.param({"model": name, "precision": "float32"}, id=f"{name}-float32")
     for name in ("mobilenetv2", "efficientnetb0")

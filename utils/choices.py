@@ -30,6 +30,9 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 MAX_EPOCHS, MAX_TRAINING_BUDGET, MAX_BATCH_SIZE = 100_000, 10**12, 65_536
 # EfficientNet-Lite0's blocks of convolutions, which fine-tuning unfreezes from the top.
 PRETRAINED_BLOCKS = 16
+# The blocks whose output is a residual sum (blockN_add), which section 7 can also pool
+# beside the last feature maps (middle_block).
+MIDDLE_BLOCKS = (2, 4, 6, 7, 9, 10, 12, 13, 14)
 OPTIMIZERS = ("sgd", "adam", "adamw")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTIONS = ("auto", "none", "mirrored")

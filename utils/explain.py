@@ -29,28 +29,47 @@ _FEATURE_LAYERS = (
 def last_feature_layer(model: keras.Model) -> str:
     """Name of the last layer that outputs convolutional feature maps (height x width x depth)."""
     for layer in reversed(model.layers):
-        if isinstance(layer, _FEATURE_LAYERS) and len(layer.output.shape) == 4:
+        if isinstance(layer, _FEATURE_LAYERS) and len(_first_output(layer).shape) == 4:
             return layer.name
     raise ValueError(f"Model {model.name!r} has no convolutional feature layer for Grad-CAM.")
+
+
+def _first_output(layer: keras.layers.Layer):
+    """``layer``'s output, or the first of its outputs: a backbone that also gives a middle
+    block's maps (section 7's ``middle_block``) gives its last maps first."""
+    output = layer.output
+    return output[0] if isinstance(output, (list, tuple)) else output
 
 
 def _features_and_probabilities(model: keras.Model, feature_layer, batch, tape):
     """Run ``batch`` through ``model``, returning the watched feature maps and the output.
 
     A top-level layer's output is reachable through a probe model, whatever the graph.
-    A nested backbone (a Keras application inside the model) only knows its own inputs,
-    so those models, which are plain chains, are applied layer by layer instead.
+    A nested backbone (a Keras application inside the model) only knows its own inputs, so
+    the model's graph is run here step by step, as Keras runs it, and the backbone's first
+    output (its last feature maps) is watched on the way.
     """
     if not isinstance(feature_layer, keras.Model):
         probe = keras.Model(model.inputs, [feature_layer.output, model.outputs[0]])
         return probe(batch, training=False)
-    x = batch
-    for layer in model.layers[1:]:
-        x = layer(x, training=False)
-        if layer is feature_layer:
-            features = x
-            tape.watch(features)
-    return features, x
+    watched = []
+
+    def inference(operation):
+        def call(*args, **kwargs):
+            if isinstance(operation, keras.layers.Layer):
+                kwargs["training"] = False
+            outputs = operation(*args, **kwargs)
+            if operation is feature_layer:
+                first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+                tape.watch(first)
+                watched.append(first)
+            return outputs
+
+        return call
+
+    # Functional.call runs the graph this way; here each step also gets training=False.
+    outputs = model._run_through_graph([batch], operation_fn=inference)
+    return watched[0], keras.tree.flatten(outputs)[0]
 
 
 def grad_cam(

@@ -212,6 +212,7 @@ SETTINGS = (
     "head_epochs",
     "fine_tune_epochs",
     "unfreeze_blocks",
+    "middle_block",
     "fine_tune_learning_rate",
     "distribute",
     "precision",
@@ -257,6 +258,7 @@ CHECKED = (
     "head_epochs",
     "fine_tune_epochs",
     "unfreeze_blocks",
+    "middle_block",
     "colour_jitter",
     "label_smoothing",
     "temperature",
@@ -326,6 +328,11 @@ def _problems(settings: Mapping[str, object]) -> list[str]:
     need(
         0 <= settings["unfreeze_blocks"] <= choices.PRETRAINED_BLOCKS,
         f"unfreeze_blocks must lie between 0 and {choices.PRETRAINED_BLOCKS}",
+    )
+    need(
+        settings["middle_block"] == 0 or settings["middle_block"] in choices.MIDDLE_BLOCKS,
+        "middle_block must be 0 (none) or one of EfficientNet-Lite0's blocks with a residual "
+        f"sum: {', '.join(map(str, choices.MIDDLE_BLOCKS))}",
     )
     for name in ("colour_jitter", "label_smoothing"):
         need(0 <= settings[name] < 1, f"{name} must lie in [0, 1)")
