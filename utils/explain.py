@@ -29,16 +29,15 @@ _FEATURE_LAYERS = (
 def last_feature_layer(model: keras.Model) -> str:
     """Name of the last layer that outputs convolutional feature maps (height x width x depth)."""
     for layer in reversed(model.layers):
-        if isinstance(layer, _FEATURE_LAYERS) and len(_first_output(layer).shape) == 4:
+        if isinstance(layer, _FEATURE_LAYERS) and len(_first(layer.output).shape) == 4:
             return layer.name
     raise ValueError(f"Model {model.name!r} has no convolutional feature layer for Grad-CAM.")
 
 
-def _first_output(layer: keras.layers.Layer):
-    """``layer``'s output, or the first of its outputs: a backbone that also gives a middle
+def _first(outputs: object) -> object:
+    """``outputs`` itself, or the first of several: a backbone that also gives a middle
     block's maps (section 7's ``middle_block``) gives its last maps first."""
-    output = layer.output
-    return output[0] if isinstance(output, (list, tuple)) else output
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
 def _features_and_probabilities(model: keras.Model, feature_layer, batch, tape):
@@ -60,7 +59,7 @@ def _features_and_probabilities(model: keras.Model, feature_layer, batch, tape):
                 kwargs["training"] = False
             outputs = operation(*args, **kwargs)
             if operation is feature_layer:
-                first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+                first = _first(outputs)
                 tape.watch(first)
                 watched.append(first)
             return outputs
