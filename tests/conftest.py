@@ -18,8 +18,15 @@ FULLSIZE_DIR = SHARED_DATA / "impressionist-fullsize"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Send every run's results (the notebook's included) to a temporary out/ folder."""
+    """Send every run's results (the notebook's included) to a temporary out/ folder, one
+    per pytest-xdist worker, so that two workers never share a run folder."""
     os.environ.setdefault("CNN_ARTISTS_OUT", tempfile.mkdtemp(prefix="cnn-artists-test-out-"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not os.environ.get("CNN_ARTISTS_TEST_WORKER_OUT"):
+        own = Path(os.environ["CNN_ARTISTS_OUT"]) / f"worker-{worker}"
+        own.mkdir(parents=True, exist_ok=True)
+        os.environ["CNN_ARTISTS_OUT"] = str(own)
+        os.environ["CNN_ARTISTS_TEST_WORKER_OUT"] = "1"
 
 
 def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:
@@ -106,9 +113,27 @@ def subset_dir() -> Path:
     return SUBSET_DIR
 
 
+# The files that take minutes, longest first (docs/development.md has their durations). They
+# start first, so that with two workers (make test) the short files fill in around them
+# rather than one long file starting last while the other worker idles.
+LONGEST_FIRST = (
+    "test_recipes.py",
+    "test_notebook.py",
+    "test_resume.py",
+    "test_distribute.py",
+    "test_smoke_matrix_more.py",
+    "test_smoke_matrix.py",
+    "solutions.ipynb",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The worked solutions train about twenty small networks, minutes in all: mark their
+    """Put the long files first (``LONGEST_FIRST``), the rest in their usual order.
+
+    The worked solutions train about twenty small networks, minutes in all: mark their
     nbval cells slow, so that make test-all runs them and make test stays short."""
     for item in items:
         if item.path.name == "solutions.ipynb":
             item.add_marker(pytest.mark.slow)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))

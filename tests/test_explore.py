@@ -41,6 +41,7 @@ def paintings():
 
 @pytest.fixture(autouse=True)
 def no_figure_left_open():
+    plt.close("all")  # what another test file left open in this worker is not this test's
     yield
     assert plt.get_fignums() == [], "a figure was left open: the notebook would show it again"
 
