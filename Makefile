@@ -31,7 +31,7 @@ TEST_WORKERS ?= 2
 export MODEL RUN SWEEP DATA OUT HANDOUT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run resume predict sweep runs handout duplicates test test-all test-lab lint format lab notebook sample-data benchmark clean-venv
+.PHONY: help venv run resume predict sweep runs handout duplicates test test-all test-lab coverage lint format lab notebook sample-data benchmark clean-venv
 
 help:  ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ test-lab: $(PROJECT)  ## Run All Cells in a real JupyterLab in headless Chromium
 	else \
 		echo 'make test-lab: skipped, chromium is not installed (install it with: sudo apt-get install chromium)'; \
 	fi
+
+coverage: $(PROJECT)  ## Line coverage of utils/ by what CI runs, subprocesses and kernels included (a job of its own)
+	.ci/coverage
 
 lint: $(PROJECT)  ## Check code and notebooks with ruff
 	$(PY) -m ruff check .
