@@ -27,6 +27,16 @@ def run_make(*arguments: str, out: Path, timeout: int) -> subprocess.CompletedPr
     )
 
 
+def run_recipe(parameters: str, run_name: str, out: Path) -> Path:
+    """``make run PARAMS=...`` with ``-p run_name``; it must end with every artifact written.
+    Returns the run's folder."""
+    result = run_make("run", f"PARAMS={parameters} -p run_name {run_name}", out=out, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = out / run_name
+    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    return run_dir
+
+
 @pytest.mark.slow
 def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
     """The README's ``make run`` with params/kaggle.yaml, shortened to one epoch: crops, ten
@@ -38,14 +48,8 @@ def test_the_recommended_kaggle_command_on_real_paintings(subset_dir, tmp_path):
     ``test_smoke_matrix_more.py``) check the 16-bit path on every processor.
     """
     out = tmp_path / "out"
-    parameters = (
-        f"-f params/kaggle.yaml -p data_dir {subset_dir} -p num_epochs 1 "
-        "-p run_name kaggle -p verbose 0"
-    )
-    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = out / "kaggle"
-    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    parameters = f"-f params/kaggle.yaml -p data_dir {subset_dir} -p num_epochs 1 -p verbose 0"
+    run_dir = run_recipe(parameters, "kaggle", out)
     assert runs.read_status(run_dir)["status"] == runs.FINISHED
     assert len(list((run_dir / "grad_cam").glob("*.png"))) == 4
 
@@ -79,12 +83,9 @@ def test_the_transfer_recipe_on_real_paintings_then_predict(subset_dir, tmp_path
     out = tmp_path / "out"
     parameters = (
         f"-f params/transfer.yaml -p data_dir {subset_dir} -p head_epochs 1 -p fine_tune_epochs 1 "
-        "-p run_name transfer -p verbose 0"
+        "-p verbose 0"
     )
-    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = out / "transfer"
-    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    run_dir = run_recipe(parameters, "transfer", out)
     with open(run_dir / "history.csv", newline="") as handle:
         assert [row["phase"] for row in csv.DictReader(handle)] == ["head", "fine-tune"]
     metrics = check_artifacts_agree(run_dir)
@@ -104,11 +105,7 @@ def test_the_quick_transfer_recipe_on_real_paintings(subset_dir, tmp_path):
     the ImageNet features are computed once, the head alone trains, every artifact is saved,
     and the frozen features are far better than chance on real paintings."""
     out = tmp_path / "out"
-    parameters = f"-f params/transfer-quick.yaml -p data_dir {subset_dir} -p run_name quick"
-    result = run_make("run", f"PARAMS={parameters}", out=out, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = out / "quick"
-    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
+    run_dir = run_recipe(f"-f params/transfer-quick.yaml -p data_dir {subset_dir}", "quick", out)
     assert not (run_dir / "transfer" / "comparison.json").exists()  # its own network
     metrics = check_artifacts_agree(run_dir)
     assert metrics["epochs"] == metrics["head_only_epochs"] == 30
