@@ -26,6 +26,7 @@ KEEP_OUTPUTS ?=
 # Test files run this many at a time (pytest-xdist, each file whole in one worker, the long ones
 # first: tests/conftest.py); 0 runs them one by one.
 TEST_WORKERS ?= 2
+IN_WORKERS = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Paths reach the commands through the environment, quoted there: a folder named
 # "out dir ü" works as given (make resume RUN='out dir ü/run'), spaces and all.
 export MODEL RUN SWEEP DATA OUT HANDOUT
@@ -81,10 +82,10 @@ duplicates: $(PROJECT)  ## Near-duplicate paintings within and across splits: DA
 	$(PY) -m utils.near_duplicates "$$DATA"
 
 test: $(PROJECT)  ## Run every test but the slow end-to-end ones: unit tests, smoke matrix, nbval
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow and not lab"
+	$(PY) -m pytest $(IN_WORKERS) -m "not slow and not lab"
 
 test-all: $(PROJECT)  ## make test, plus the slow end-to-end runs on real paintings (what CI runs)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not lab"
+	$(PY) -m pytest $(IN_WORKERS) -m "not lab"
 
 # Needs Debian's chromium (Playwright's own browser download is not used); skipped without it.
 test-lab: $(PROJECT)  ## Run All Cells in a real JupyterLab in headless Chromium; checks errors, figures, widgets

@@ -22,11 +22,10 @@ def pytest_configure(config: pytest.Config) -> None:
     per pytest-xdist worker, so that two workers never share a run folder."""
     os.environ.setdefault("CNN_ARTISTS_OUT", tempfile.mkdtemp(prefix="cnn-artists-test-out-"))
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and not os.environ.get("CNN_ARTISTS_TEST_WORKER_OUT"):
-        own = Path(os.environ["CNN_ARTISTS_OUT"]) / f"worker-{worker}"
-        own.mkdir(parents=True, exist_ok=True)
-        os.environ["CNN_ARTISTS_OUT"] = str(own)
-        os.environ["CNN_ARTISTS_TEST_WORKER_OUT"] = "1"
+    out = Path(os.environ["CNN_ARTISTS_OUT"])
+    if worker and out.name != f"worker-{worker}":
+        (out / f"worker-{worker}").mkdir(parents=True, exist_ok=True)
+        os.environ["CNN_ARTISTS_OUT"] = str(out / f"worker-{worker}")
 
 
 def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:
