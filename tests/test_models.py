@@ -125,6 +125,18 @@ def test_layer_table_columns_stay_aligned_with_long_layer_names():
     assert table[3].split()[:2] == ["efficientnet_lite0", "Functional"]
 
 
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_source_is_the_code_that_builds_the_network(name):
+    """What models.source(name) shows a student, pasted with keras and layers imported,
+    builds the same network as build_model: the same layers, shapes and weight count."""
+    namespace = {"keras": keras, "layers": keras.layers}
+    exec(models.source(name), namespace)
+    pasted = namespace[models.BUILDERS[name].__name__](48, 10, 8)
+    built = models.build_model(name, 48, 10, filters=8)
+    assert models.layer_table(pasted) == models.layer_table(built)
+    assert pasted.count_params() == built.count_params()
+
+
 def test_efficientnet_lite0_is_built_by_the_chapter_not_by_utils():
     with pytest.raises(ValueError, match="section 7"):
         models.build_model("efficientnet_lite0", 32, 3)
