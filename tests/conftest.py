@@ -1,6 +1,7 @@
 """Shared fixtures: image-file makers, tiny datasets, and the real paintings when present."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,15 +18,33 @@ SUBSET_DIR = SHARED_DATA / "impressionist-subset"
 FULLSIZE_DIR = SHARED_DATA / "impressionist-fullsize"
 
 
+# The out/ folder this pytest process made for the runs of its tests, to remove at the end.
+MADE_OUT = pytest.StashKey[Path]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Send every run's results (the notebook's included) to a temporary out/ folder, one
-    per pytest-xdist worker, so that two workers never share a run folder."""
-    os.environ.setdefault("CNN_ARTISTS_OUT", tempfile.mkdtemp(prefix="cnn-artists-test-out-"))
+    per pytest-xdist worker, so that two workers never share a run folder.
+
+    The folder is made here only if ``CNN_ARTISTS_OUT`` is unset, and then removed at the
+    end (``pytest_unconfigure``); a folder you name yourself is kept, to read afterwards.
+    """
+    if "CNN_ARTISTS_OUT" not in os.environ:
+        made = Path(tempfile.mkdtemp(prefix="cnn-artists-test-out-"))
+        config.stash[MADE_OUT] = made
+        os.environ["CNN_ARTISTS_OUT"] = str(made)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     out = Path(os.environ["CNN_ARTISTS_OUT"])
     if worker and out.name != f"worker-{worker}":
         (out / f"worker-{worker}").mkdir(parents=True, exist_ok=True)
         os.environ["CNN_ARTISTS_OUT"] = str(out / f"worker-{worker}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the out/ folder ``pytest_configure`` made (each run left 60-160 MB in /tmp)."""
+    made = config.stash.get(MADE_OUT, None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:

@@ -4,7 +4,6 @@ seed and the epoch; precision, optimizers and divergence behave as documented.""
 import errno
 import json
 import resource
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +22,25 @@ def tiny_problem():
     return X, y
 
 
-def fit_once(seed):
+def fit_once(seed, folder: Path):
+    folder.mkdir(exist_ok=True)
     training.set_seed(seed)
     model = compile_like_the_notebook(models.build_model("cnn", 16, 3, filters=4), "adam", 0.01)
     X, y = tiny_problem()
-    history, _ = fit_like_the_notebook(model, X, y, (X[:6], y[:6]), 2, 8, Path(tempfile.mkdtemp()))
+    history, _ = fit_like_the_notebook(model, X, y, (X[:6], y[:6]), 2, 8, folder)
     return model, history
 
 
-def test_same_seed_same_weights_and_history():
-    first_model, first = fit_once(3)
-    second_model, second = fit_once(3)
+def test_same_seed_same_weights_and_history(tmp_path):
+    first_model, first = fit_once(3, tmp_path / "first")
+    second_model, second = fit_once(3, tmp_path / "second")
     assert first == second
     for a, b in zip(first_model.get_weights(), second_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_history_has_training_and_validation_metrics():
-    _, history = fit_once(4)
+def test_history_has_training_and_validation_metrics(tmp_path):
+    _, history = fit_once(4, tmp_path)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(values) == 2 for values in history.values())
 
